@@ -1,0 +1,53 @@
+# mintplane — the two commands a newcomer needs are `make up` and `make test` (see README.md).
+SHELL := /bin/bash
+PY := .venv/bin/python
+MINTPLANE := .venv/bin/mintplane
+
+.PHONY: help install up down wipe status env migrate test test-unit lint typecheck check-generated proto contracts
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+install:  ## install Debian packages, .venv, node_modules and the Go-built tools (idempotent)
+	@bash scripts/install.sh
+
+up: install  ## install, then start the whole platform on loopback and print where everything listens
+	@$(MINTPLANE) dev up
+
+down:  ## stop what `make up` started (data kept)
+	@$(MINTPLANE) dev down
+
+wipe:  ## stop everything and delete the dev stack's data, certs and kubeconfig
+	@$(MINTPLANE) dev down --wipe
+
+status:  ## probe every piece for real; non-zero exit if any is down
+	@$(MINTPLANE) dev status
+
+env:  ## print exports for KUBECONFIG and PATH: eval "$$(make -s env)"
+	@$(MINTPLANE) dev env
+
+migrate:  ## apply database migrations (forward-only, re-runnable)
+	@$(MINTPLANE) migrate
+
+lint:  ## ruff
+	@.venv/bin/ruff check .
+
+typecheck:  ## mypy --strict
+	@.venv/bin/mypy services operator
+
+check-generated:  ## fail if proto stubs or contract artifacts are stale
+	@bash scripts/gen-proto.sh --check
+	@node scripts/build-contracts.mjs --check
+
+proto:  ## regenerate gRPC stubs from proto/
+	@bash scripts/gen-proto.sh
+
+contracts:  ## recompile contracts/src into contracts/build
+	@node scripts/build-contracts.mjs
+
+test-unit:  ## unit tests only (need nothing running)
+	@$(PY) -m pytest -m unit
+
+test: lint typecheck check-generated  ## the whole suite against the running dev stack (make up first)
+	@$(MINTPLANE) dev status >/dev/null || { echo "dev stack is not up: run 'make up' first" >&2; $(MINTPLANE) dev status; exit 1; }
+	@$(PY) -m pytest

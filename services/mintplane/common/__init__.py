@@ -1,0 +1,1 @@
+"""Shared building blocks every mintplane service uses: settings, logging, pools, gRPC bootstrap, errors."""

@@ -1,0 +1,225 @@
+"""`up`, `down` and `status` over the pieces: dependency-ordered, concurrent where possible, idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import grpc
+
+from mintplane.common.settings import InfraSettings
+from mintplane.devstack import pieces, pki, process
+from mintplane.devstack.layout import Layout
+from mintplane.devstack.pieces import Piece
+
+
+class PieceFailed(RuntimeError):
+    """A piece did not come up; the message names it and where its log is."""
+
+
+@dataclass(frozen=True)
+class PieceStatus:
+    piece: Piece
+    healthy: bool
+    detail: str
+    pid: int | None
+
+
+def _tail(layout: Layout, name: str, lines: int = 15) -> str:
+    try:
+        text = layout.log(name).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "(no log yet)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        text = f"{exc.code().name}: {exc.details()}"
+    elif isinstance(exc, asyncio.TimeoutError):
+        text = "no answer within the probe timeout"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:240]
+
+
+async def probe(layout: Layout, piece: Piece, timeout: float = 5.0) -> PieceStatus:
+    pid = process.running_pid(layout.pidfile(piece.name))
+    try:
+        detail = await asyncio.wait_for(piece.probe(layout), timeout)
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the message says why
+        return PieceStatus(piece, False, _one_line(exc), pid)
+    return PieceStatus(piece, True, detail, pid)
+
+
+async def _bootstrap_postgres(layout: Layout) -> None:
+    """Create the application role and database (idempotent), over the superuser's unix socket."""
+    import asyncpg
+
+    conn = await asyncpg.connect(host=pieces.pg_socket_dir(layout), port=pieces.PG_PORT, user="postgres",
+                                 database="postgres", timeout=3)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = 'mintplane'"):
+            await conn.execute("CREATE ROLE mintplane LOGIN CREATEDB PASSWORD 'mintplane'")
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'mintplane'"):
+            await conn.execute("CREATE DATABASE mintplane OWNER mintplane")
+    finally:
+        await conn.close()
+
+
+async def _start_piece(layout: Layout, piece: Piece, ready: dict[str, asyncio.Event], log: list[str]) -> None:
+    for need in piece.needs:
+        if need in ready:
+            await ready[need].wait()
+    status = await probe(layout, piece, timeout=3)
+    if status.healthy:
+        owner = "already running" if status.pid else "already answering (not started by mintplane)"
+        log.append(f"{piece.name}: {owner}")
+        ready[piece.name].set()
+        return
+    pidfile = layout.pidfile(piece.name)
+    if process.running_pid(pidfile) is None:
+        try:
+            piece.prepare(layout)
+            argv = piece.command(layout)
+        except Exception as exc:
+            raise PieceFailed(f"{piece.name}: cannot start: {exc}") from exc
+        process.spawn(argv, pidfile=pidfile, log=layout.log(piece.name), env=piece.env(layout), cwd=layout.root)
+    deadline = time.monotonic() + piece.start_timeout
+    bootstrapped = piece.name != "postgres"
+    last = status
+    while time.monotonic() < deadline:
+        if process.running_pid(pidfile) is None:
+            raise PieceFailed(
+                f"{piece.name} exited during start; log: {layout.log(piece.name)}\n{_tail(layout, piece.name)}"
+            )
+        if not bootstrapped:
+            try:
+                await _bootstrap_postgres(layout)
+                bootstrapped = True
+            except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - not accepting yet
+                await asyncio.sleep(0.3)
+                continue
+        last = await probe(layout, piece, timeout=3)
+        if last.healthy:
+            ready[piece.name].set()
+            log.append(f"{piece.name}: started ({last.detail})")
+            return
+        await asyncio.sleep(0.3)
+    raise PieceFailed(
+        f"{piece.name} not ready after {piece.start_timeout:.0f}s ({last.detail}); "
+        f"log: {layout.log(piece.name)}\n{_tail(layout, piece.name)}"
+    )
+
+
+async def _start_all(layout: Layout, group: Iterable[Piece]) -> list[str]:
+    group = list(group)
+    ready = {piece.name: asyncio.Event() for piece in group}
+    log: list[str] = []
+    tasks = [asyncio.create_task(_start_piece(layout, piece, ready, log), name=piece.name) for piece in group]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    for line in log:
+        print(f"  {line}", flush=True)
+    if failures:
+        raise PieceFailed("\n".join(str(failure) for failure in failures))
+    return log
+
+
+def _kubectl(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [str(layout.bin / "kubectl"), f"--kubeconfig={layout.kubeconfig}", *args],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def _apply_crds(layout: Layout) -> None:
+    crds = layout.root / "crds"
+    if not crds.is_dir() or not any(crds.glob("*.yaml")):
+        return
+    result = _kubectl(layout, "apply", "--server-side", "--force-conflicts", "-f", str(crds))
+    if result.returncode != 0:
+        raise PieceFailed(f"applying CRDs from {crds} failed:\n{result.stderr}")
+    print(f"  CRDs applied from {crds}", flush=True)
+
+
+def _migrate() -> None:
+    from mintplane.common.migrate import upgrade_to_head
+
+    applied = upgrade_to_head(InfraSettings().pg_dsn.get_secret_value())
+    print(f"  migrations: {'applied ' + ', '.join(applied) if applied else 'up to date'}", flush=True)
+
+
+def up(layout: Layout, *, services: bool = True) -> int:
+    started = time.monotonic()
+    layout.ensure()
+    pki.ensure_pki(layout.pki)
+    pki.write_kubeconfig(layout.kubeconfig, layout.pki, pieces.APISERVER_URL)
+    try:
+        print("starting infrastructure", flush=True)
+        asyncio.run(_start_all(layout, pieces.INFRA))
+        _migrate()
+        _apply_crds(layout)
+        if services:
+            print("starting services", flush=True)
+            asyncio.run(_start_all(layout, pieces.SERVICES))
+    except PieceFailed as exc:
+        print(f"\nmintplane dev up FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"\nmintplane dev stack is up in {time.monotonic() - started:.1f}s\n")
+    print_where(layout, services=services)
+    return 0
+
+
+def print_where(layout: Layout, *, services: bool) -> None:
+    group = pieces.INFRA + (pieces.SERVICES if services else ())
+    width = max(len(piece.name) for piece in group)
+    for piece in group:
+        print(f"  {piece.name:<{width}}  {piece.address}")
+    print(f"\n  logs: {layout.logs}")
+    print(f"  point kubectl at it:  export KUBECONFIG={layout.kubeconfig}   (kubectl: {layout.bin / 'kubectl'})")
+    print(f"  or:                   eval \"$({sys.argv[0]} dev env)\"")
+    print("  no kubelet runs here: Pods stay Pending; Deployments, ReplicaSets and Jobs are real objects.")
+
+
+def env_lines(layout: Layout) -> list[str]:
+    return [
+        f"export KUBECONFIG={layout.kubeconfig}",
+        f"export PATH={layout.bin}:$PATH",
+    ]
+
+
+def status(layout: Layout) -> int:
+    async def all_status() -> list[PieceStatus]:
+        return list(await asyncio.gather(*(probe(layout, piece) for piece in pieces.INFRA + pieces.SERVICES)))
+
+    results = asyncio.run(all_status())
+    width = max(len(result.piece.name) for result in results)
+    down = 0
+    for result in results:
+        state = "up  " if result.healthy else "DOWN"
+        down += not result.healthy
+        where = result.piece.address if result.healthy else f"log: {layout.log(result.piece.name)}"
+        print(f"{state} {result.piece.name:<{width}}  {result.detail}  [{where}]")
+    print(f"\n{len(results) - down}/{len(results)} up")
+    return 1 if down else 0
+
+
+def down(layout: Layout, *, wipe: bool = False) -> int:
+    for piece in reversed(pieces.INFRA + pieces.SERVICES):
+        if process.stop(layout.pidfile(piece.name), sig=piece.stop_signal):
+            print(f"  stopped {piece.name}", flush=True)
+    if wipe:
+        postgres_home = layout.data("postgres")
+        if postgres_home.is_symlink():  # data kept outside the checkout (see pieces._postgres_home)
+            shutil.rmtree(postgres_home.resolve(), ignore_errors=True)
+        shutil.rmtree(layout.state / "data", ignore_errors=True)
+        shutil.rmtree(layout.pki, ignore_errors=True)
+        shutil.rmtree(layout.kubeconfig.parent, ignore_errors=True)
+        print(f"  wiped {layout.state / 'data'}", flush=True)
+    return 0
