@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +28,13 @@ from mintplane.common.settings import ServiceSettings
 log = get_logger(__name__)
 
 Registrar = Callable[[grpc.aio.Server], None]
+if TYPE_CHECKING:  # the stubs' generics don't exist at run time
+    Context = grpc.aio.ServicerContext[Any, Any]
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Context = Handler = Any
+    _Interceptor = grpc.aio.ServerInterceptor
 
 
 def _split_method(full_method: str) -> tuple[str, str]:
@@ -34,29 +42,30 @@ def _split_method(full_method: str) -> tuple[str, str]:
     return service, method
 
 
-def _aborted_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+def _aborted_code(context: Context) -> grpc.StatusCode:
     """The code a handler passed to context.abort itself."""
     code = context.code()
     return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
-class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorAndMetricsInterceptor(_Interceptor):
     """Maps DomainError to its status code and anything unexpected to INTERNAL, and records metrics."""
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
         service, method = _split_method(handler_call_details.method)
 
-        async def guard(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
+        async def guard(call: Callable[[], Any], context: Context) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                return await call()
+                result = call()
+                return await result if inspect.isawaitable(result) else result
             except DomainError as exc:
                 code = exc.code
                 await context.abort(exc.code, exc.message)
@@ -74,17 +83,26 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
                 GRPC_HANDLED.labels(service, method, code.name).inc()
                 GRPC_LATENCY.labels(service, method).observe(time.perf_counter() - started)
 
-        async def stream_guard(
-            call: Callable[[], AsyncIterator[Any]], context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Any]:
+        async def stream_guard(call: Callable[[], Any], context: Context) -> AsyncIterator[Any]:
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                async for item in call():
-                    yield item
+                items = call()
+                if hasattr(items, "__aiter__"):
+                    async for item in items:
+                        yield item
+                else:
+                    for item in items:
+                        yield item
             except DomainError as exc:
                 code = exc.code
                 await context.abort(exc.code, exc.message)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except grpc.aio.AbortError:
+                code = _aborted_code(context)
+                raise
             except Exception:
                 code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in rpc", grpc_service=service, grpc_method=method)
@@ -93,36 +111,39 @@ class ErrorAndMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mi
                 GRPC_HANDLED.labels(service, method, code.name).inc()
                 GRPC_LATENCY.labels(service, method).observe(time.perf_counter() - started)
 
-        kwargs = {
+        # grpc.aio decides how to run a handler by inspecting it, so wrappers must be `async def`.
+        serializers = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
-        if handler.unary_unary:
-            inner_uu = handler.unary_unary
-            return grpc.unary_unary_rpc_method_handler(
-                lambda request, context: guard(lambda: inner_uu(request, context), context), **kwargs
+        if handler.unary_unary or handler.stream_unary:
+            inner_unary: Any = handler.unary_unary or handler.stream_unary
+
+            async def unary_response(request: Any, context: Context) -> Any:
+                return await guard(lambda: inner_unary(request, context), context)
+
+            factory = (
+                grpc.unary_unary_rpc_method_handler if handler.unary_unary else grpc.stream_unary_rpc_method_handler
             )
-        if handler.stream_unary:
-            inner_su = handler.stream_unary
-            return grpc.stream_unary_rpc_method_handler(
-                lambda requests, context: guard(lambda: inner_su(requests, context), context), **kwargs
-            )
-        if handler.unary_stream:
-            inner_us = handler.unary_stream
-            return grpc.unary_stream_rpc_method_handler(
-                lambda request, context: stream_guard(lambda: inner_us(request, context), context), **kwargs
-            )
-        inner_ss = handler.stream_stream
-        return grpc.stream_stream_rpc_method_handler(
-            lambda requests, context: stream_guard(lambda: inner_ss(requests, context), context), **kwargs
+            return factory(unary_response, **serializers)
+
+        inner_stream: Any = handler.unary_stream or handler.stream_stream
+
+        async def stream_response(request: Any, context: Context) -> AsyncIterator[Any]:
+            async for item in stream_guard(lambda: inner_stream(request, context), context):
+                yield item
+
+        stream_factory = (
+            grpc.unary_stream_rpc_method_handler if handler.unary_stream else grpc.stream_stream_rpc_method_handler
         )
+        return stream_factory(stream_response, **serializers)
 
 
 @dataclass
 class BuiltServer:
     server: grpc.aio.Server
     port: int
-    health: health.aio.HealthServicer
+    health: Any  # grpc_health.v1.health.aio.HealthServicer (untyped package)
     service_names: tuple[str, ...]
 
     async def set_serving(self, serving: bool) -> None:
@@ -136,7 +157,7 @@ def build_server(
     registrars: Sequence[Registrar],
     service_names: Sequence[str],
     *,
-    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    extra_interceptors: Sequence[_Interceptor] = (),
 ) -> BuiltServer:
     """Create the server, register the servicers, health and reflection, and bind the port.
 
@@ -153,7 +174,7 @@ def build_server(
     )
     for register in registrars:
         register(server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -10,10 +10,21 @@ import asyncpg
 from mintplane.common.settings import InfraSettings
 
 
+def _encode_jsonb(value: Any) -> bytes:
+    return b"\x01" + json.dumps(value, separators=(",", ":")).encode()
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return json.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
-    # jsonb/json columns come back as Python objects and accept them on the way in.
-    for typename in ("jsonb", "json"):
-        await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # json/jsonb columns take and return Python objects. jsonb uses the binary format (a version byte,
+    # then the text) so COPY, the fastest way in, accepts it too.
+    await conn.set_type_codec(
+        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 async def create_pool(settings: InfraSettings, *, application_name: str = "mintplane") -> asyncpg.Pool[Any]:

@@ -60,10 +60,9 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
 
 
 def _pg_bin(name: str) -> str:
-    found = sorted(p for p in (os.scandir("/usr/lib/postgresql") if os.path.isdir("/usr/lib/postgresql") else [])
-                   if os.path.exists(f"{p.path}/bin/{name}"))
-    if found:
-        return f"{found[-1].path}/bin/{name}"
+    installed = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    if installed:
+        return str(installed[-1])
     exe = shutil.which(name)
     if not exe:
         raise RuntimeError(f"{name} not found: run `make install` (scripts/install-system-deps.sh)")
@@ -78,7 +77,7 @@ def _postgres_home(layout: Layout) -> Path:
     if os.geteuid() != 0 or home.is_symlink():
         return home
     home.parent.mkdir(parents=True, exist_ok=True)
-    reachable = subprocess.run(  # noqa: S603
+    reachable = subprocess.run(
         ["runuser", "-u", "postgres", "--", "test", "-x", str(home.parent)], check=False
     ).returncode == 0
     if reachable:
@@ -109,7 +108,7 @@ def _prepare_postgres(layout: Layout) -> None:
             folder.parent.chmod(0o755)
     if (data / "PG_VERSION").exists():
         return
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         _as_postgres_user([
             _pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8",
             "--auth-local=trust", "--auth-host=scram-sha-256",

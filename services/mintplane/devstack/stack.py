@@ -52,7 +52,7 @@ async def probe(layout: Layout, piece: Piece, timeout: float = 5.0) -> PieceStat
     pid = process.running_pid(layout.pidfile(piece.name))
     try:
         detail = await asyncio.wait_for(piece.probe(layout), timeout)
-    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the message says why
+    except Exception as exc:
         return PieceStatus(piece, False, _one_line(exc), pid)
     return PieceStatus(piece, True, detail, pid)
 
@@ -102,7 +102,7 @@ async def _start_piece(layout: Layout, piece: Piece, ready: dict[str, asyncio.Ev
             try:
                 await _bootstrap_postgres(layout)
                 bootstrapped = True
-            except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - not accepting yet
+            except (TimeoutError, OSError, Exception):
                 await asyncio.sleep(0.3)
                 continue
         last = await probe(layout, piece, timeout=3)
@@ -132,7 +132,7 @@ async def _start_all(layout: Layout, group: Iterable[Piece]) -> list[str]:
 
 
 def _kubectl(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [str(layout.bin / "kubectl"), f"--kubeconfig={layout.kubeconfig}", *args],
         capture_output=True, text=True, check=False,
     )
