@@ -32,8 +32,8 @@ migrate:  ## apply database migrations (forward-only, re-runnable)
 lint:  ## ruff
 	@.venv/bin/ruff check .
 
-typecheck:  ## mypy --strict
-	@.venv/bin/mypy services operator
+typecheck:  ## mypy --strict over every Python package
+	@.venv/bin/mypy services $(wildcard operator/mintplane/operator)
 
 check-generated:  ## fail if proto stubs or contract artifacts are stale
 	@bash scripts/gen-proto.sh --check
