@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mintplane.common.contracts import ERC721_CONTRACT, ERC1155_CONTRACT, load_artifact
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import RPCEndpoint, TxReceipt
+
+from mintplane.common.contracts import ERC721_CONTRACT, ERC1155_CONTRACT, load_artifact
 
 pytestmark = pytest.mark.integration
 

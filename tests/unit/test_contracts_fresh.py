@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mintplane.common.contracts import (
     CONTRACTS_DIR_ENV,
     ERC721_CONTRACT,

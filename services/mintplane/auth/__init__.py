@@ -1,0 +1,1 @@
+"""The auth service (gRPC): Sign-In-With-Ethereum: nonces, signature verification, sessions and access tokens."""

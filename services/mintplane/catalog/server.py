@@ -1,0 +1,20 @@
+"""Builds the catalog gRPC server from its servicer (the shape every service shares)."""
+
+from mintplane.api.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from mintplane.catalog.handlers import CatalogServicer
+from mintplane.common.grpc_server import BuiltServer
+from mintplane.common.grpc_server import build_server as build_grpc_server
+from mintplane.common.service import Needs, Resources
+from mintplane.common.settings import ServiceSettings
+
+NEEDS = Needs(postgres=True)
+SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+
+
+async def build_server(settings: ServiceSettings, resources: Resources) -> BuiltServer:
+    servicer = CatalogServicer(resources)  # type: ignore[abstract]  # RPCs land with their issues; until then UNIMPLEMENTED
+    return build_grpc_server(
+        settings,
+        [lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)],
+        [SERVICE_NAME],
+    )

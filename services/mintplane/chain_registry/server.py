@@ -1,0 +1,20 @@
+"""Builds the chain-registry gRPC server from its servicer (the shape every service shares)."""
+
+from mintplane.api.chain_registry.v1 import chain_registry_pb2, chain_registry_pb2_grpc
+from mintplane.chain_registry.handlers import ChainRegistryServicer
+from mintplane.common.grpc_server import BuiltServer
+from mintplane.common.grpc_server import build_server as build_grpc_server
+from mintplane.common.service import Needs, Resources
+from mintplane.common.settings import ServiceSettings
+
+NEEDS = Needs(postgres=True)
+SERVICE_NAME = chain_registry_pb2.DESCRIPTOR.services_by_name["ChainRegistryService"].full_name
+
+
+async def build_server(settings: ServiceSettings, resources: Resources) -> BuiltServer:
+    servicer = ChainRegistryServicer(resources)  # type: ignore[abstract]  # RPCs land with their issues; until then UNIMPLEMENTED
+    return build_grpc_server(
+        settings,
+        [lambda server: chain_registry_pb2_grpc.add_ChainRegistryServiceServicer_to_server(servicer, server)],
+        [SERVICE_NAME],
+    )

@@ -1,0 +1,1 @@
+"""The indexer service (gRPC): Follows chains, writes ownership and balances, publishes events."""

@@ -1,0 +1,1 @@
+"""The media service (gRPC): Uploads and their processing jobs (MongoDB)."""

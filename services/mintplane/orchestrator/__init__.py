@@ -1,0 +1,1 @@
+"""The orchestrator service (gRPC): Transaction intents: deploys and mints on chain on behalf of users."""

@@ -1,0 +1,1 @@
+"""The user service (gRPC): Users, profiles, preferences, stats and follows."""

@@ -1,0 +1,1 @@
+"""The wallet service (gRPC): Wallets linked to users by signed proof, their activity and verifications."""
