@@ -9,6 +9,14 @@ cd "$root"
 t0=$SECONDS
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+# Toolchains the machine ships, wherever its PATH left them.
+for dir in /usr/local/go/bin "$HOME/go/bin"; do
+  [[ -d $dir && ":$PATH:" != *":$dir:"* ]] && export PATH="$PATH:$dir"
+done
+for tool in go node npm; do
+  command -v "$tool" >/dev/null || { echo "install: $tool not found on PATH" >&2; exit 1; }
+done
+
 step "system packages (PostgreSQL, Redis, RabbitMQ)"
 bash scripts/install-system-deps.sh
 
