@@ -110,9 +110,13 @@ def alembic_config(migrations_dir: Path | None = None) -> Config:
     return cfg
 
 
-def head_revision(migrations_dir: Path | None = None) -> str | None:
-    """The newest revision in the migrations folder (no database needed)."""
-    return ScriptDirectory.from_config(alembic_config(migrations_dir)).get_current_head()
+def head_revisions(migrations_dir: Path | None = None) -> tuple[str, ...]:
+    """The head revisions in the migrations folder, sorted (no database needed).
+
+    Each service's schema changes may form their own branch off a common base, so there can be several
+    heads; `upgrade_to_head` applies all of them.
+    """
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config(migrations_dir)).get_heads()))
 
 
 @contextmanager
@@ -159,22 +163,22 @@ def upgrade_to_head(dsn: str) -> list[str]:
             ensure_version_schema(conn)
             cfg.attributes[ATTR_CONNECTION] = conn
             cfg.attributes[ATTR_APPLIED] = applied
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
     finally:
         engine.dispose()
     log.info("applied %d revision(s): %s", len(applied), ", ".join(applied) or "none")
     return applied
 
 
-def current_revision(dsn: str) -> str | None:
-    """The revision the database is at, or ``None`` when no migration has ever run on it."""
+def current_revisions(dsn: str) -> tuple[str, ...]:
+    """The revisions the database is at, sorted; empty when no migration has ever run on it."""
     engine = create_engine(sqlalchemy_url(dsn), poolclass=NullPool)
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(
                 conn, opts={"version_table_schema": VERSION_TABLE_SCHEMA, "version_table": VERSION_TABLE}
             )
-            return ctx.get_current_revision()
+            return tuple(sorted(ctx.get_current_heads()))
     finally:
         engine.dispose()
 
@@ -187,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = args[0] if args else "upgrade"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if action == "heads":
-        print(head_revision() or "")
+        print(" ".join(head_revisions()))
         return 0
     dsn = InfraSettings().pg_dsn.get_secret_value()
     if action == "upgrade":
@@ -195,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(" ".join(applied) if applied else "nothing to apply")
         return 0
     if action == "current":
-        print(current_revision(dsn) or "")
+        print(" ".join(current_revisions(dsn)))
         return 0
     print(f"unknown action {action!r}; use upgrade, current or heads", file=sys.stderr)
     return 2
