@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from mintplane.devstack.layout import Layout
+
 pytestmark = pytest.mark.integration
 
 PIECES = ("postgres", "redis", "rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager", "anvil")
@@ -36,3 +38,21 @@ def test_status_fails_and_names_the_piece_that_is_down() -> None:
     down = [line for line in result.stdout.splitlines() if line.startswith("DOWN")]
     assert len(down) == 1 and " redis " in down[0]
     assert "redis.log" in down[0]
+
+
+def test_migrate_command_is_rerunnable() -> None:
+    # `make up` already migrated: the entry point must find nothing to do, and say so.
+    result = subprocess.run(
+        [sys.executable, "-m", "mintplane.cli", "migrate"], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "database is up to date"
+    assert "mintplane:mintplane@" not in result.stdout + result.stderr  # the DSN's password never printed
+
+
+def test_env_prints_kubeconfig_and_path(layout: Layout) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mintplane.cli", "dev", "env"], capture_output=True, text=True, check=True
+    )
+    assert f"export KUBECONFIG={layout.kubeconfig}" in result.stdout
+    assert str(layout.bin) in result.stdout

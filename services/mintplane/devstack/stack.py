@@ -181,7 +181,8 @@ def print_where(layout: Layout, *, services: bool) -> None:
     width = max(len(piece.name) for piece in group)
     for piece in group:
         print(f"  {piece.name:<{width}}  {piece.address}")
-    print(f"\n  logs: {layout.logs}")
+    print(f"\n  browser: RabbitMQ management http://127.0.0.1:{pieces.RABBIT_MANAGEMENT_PORT} (mintplane/mintplane)")
+    print(f"  logs: {layout.logs}")
     print(f"  point kubectl at it:  export KUBECONFIG={layout.kubeconfig}   (kubectl: {layout.bin / 'kubectl'})")
     print(f"  or:                   eval \"$({sys.argv[0]} dev env)\"")
     print("  no kubelet runs here: Pods stay Pending; Deployments, ReplicaSets and Jobs are real objects.")
