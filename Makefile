@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MINTPLANE := .venv/bin/mintplane
 
-.PHONY: help install up down wipe status env migrate test test-unit lint typecheck check-generated proto contracts
+.PHONY: help install up down wipe status env migrate test test-unit test-e2e lint typecheck check-generated proto contracts
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ proto:  ## regenerate gRPC stubs from proto/
 
 contracts:  ## recompile contracts/src into contracts/build
 	@node scripts/build-contracts.mjs
+
+test-e2e:  ## end-to-end tests only (custom resources, operator, chart, gateway) against the running stack
+	@$(PY) -m pytest -m e2e
 
 test-unit:  ## unit tests only (need nothing running)
 	@$(PY) -m pytest -m unit
