@@ -89,11 +89,13 @@ class Chain(_message.Message):
     native_symbol: _builtins.str
     """Native currency symbol, e.g. "ETH"."""
     decimals: _builtins.int
-    """Native currency decimals, normally 18."""
+    """Native currency decimals, normally 18 (UpsertChain: 0 means the default, 18)."""
     explorer_url: _builtins.str
     """Block explorer base URL, e.g. "https://etherscan.io"."""
     enabled: _builtins.bool
-    """Disabled chains are kept for history but not served to consumers."""
+    """Disabled chains are kept for history but not served to consumers. UpsertChain: unset means true
+    when the chain is created and "unchanged" when it exists (always set in responses).
+    """
     @_builtins.property
     def features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Feature flags (features_json), e.g. "eip1559", "eip1271", "finalized_tag"."""
@@ -108,14 +110,16 @@ class Chain(_message.Message):
         native_symbol: _builtins.str = ...,
         decimals: _builtins.int = ...,
         explorer_url: _builtins.str = ...,
-        enabled: _builtins.bool = ...,
+        enabled: _builtins.bool | None = ...,
         features: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "enabled", b"enabled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["caip2", b"caip2", "chain_numeric", b"chain_numeric", "decimals", b"decimals", "enabled", b"enabled", "explorer_url", b"explorer_url", "features", b"features", "id", b"id", "name", b"name", "native_symbol", b"native_symbol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_enabled", b"_enabled", "caip2", b"caip2", "chain_numeric", b"chain_numeric", "decimals", b"decimals", "enabled", b"enabled", "explorer_url", b"explorer_url", "features", b"features", "id", b"id", "name", b"name", "native_symbol", b"native_symbol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__enabled: _TypeAlias = _typing.Literal["enabled"]  # noqa: Y015
+    _WhichOneofArgType__enabled: _TypeAlias = _typing.Literal["_enabled", b"_enabled"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__enabled) -> _WhichOneofReturnType__enabled | None: ...
 
 Global___Chain: _TypeAlias = Chain  # noqa: Y015
 
@@ -130,6 +134,7 @@ class EndpointHealth(_message.Message):
     HEAD_BLOCK_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     CHECKED_AT_FIELD_NUMBER: _builtins.int
+    BLOCKS_BEHIND_FIELD_NUMBER: _builtins.int
     healthy: _builtins.bool
     """Whether the probe succeeded and the endpoint reported the expected chain id."""
     latency_ms: _builtins.int
@@ -138,6 +143,10 @@ class EndpointHealth(_message.Message):
     """Block number the endpoint reported."""
     last_error: _builtins.str
     """Why the probe failed, e.g. "chain id mismatch: got 5, want 1"; empty when healthy."""
+    blocks_behind: _builtins.int
+    """How far head_block trails the highest head reported by the chain's endpoints probed within the
+    registry's freshness window (0 for the leader). Computed by the registry on SetEndpointHealth.
+    """
     @_builtins.property
     def checked_at(self) -> _timestamp_pb2.Timestamp:
         """When the probe ran."""
@@ -150,10 +159,11 @@ class EndpointHealth(_message.Message):
         head_block: _builtins.int = ...,
         last_error: _builtins.str = ...,
         checked_at: _timestamp_pb2.Timestamp | None = ...,
+        blocks_behind: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at", "head_block", b"head_block", "healthy", b"healthy", "last_error", b"last_error", "latency_ms", b"latency_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blocks_behind", b"blocks_behind", "checked_at", b"checked_at", "head_block", b"head_block", "healthy", b"healthy", "last_error", b"last_error", "latency_ms", b"latency_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -184,7 +194,9 @@ class Endpoint(_message.Message):
     priority: _builtins.int
     """Lower is preferred; endpoints of equal priority share load by weight."""
     weight: _builtins.int
-    """Relative share of traffic among endpoints of the same priority (>= 1)."""
+    """Relative share of traffic among endpoints of the same priority (>= 0; 0 marks a standby that
+    consumers use only when the others of its priority fail).
+    """
     auth_type: Global___EndpointAuthType.ValueType
     auth_secret_ref: _builtins.str
     """Where consumers find the credential, e.g. "secret://<namespace>/<name>/<key>" for a Kubernetes
@@ -193,10 +205,15 @@ class Endpoint(_message.Message):
     rate_limit: _builtins.int
     """Maximum requests per second consumers should send; 0 means no limit."""
     active: _builtins.bool
-    """Eligible for use: set by health probes (and false while the chain is disabled)."""
+    """Eligible for use: set by health probes. UpsertEndpoint: applies only when the endpoint is created,
+    unset means true (new endpoints serve until the first probe says otherwise). A disabled chain's
+    endpoints keep their flag; consumers stop using them because GetChainConfig refuses the chain.
+    """
     @_builtins.property
     def health(self) -> Global___EndpointHealth:
-        """Latest probe result; unset before the first probe."""
+        """Latest probe result; unset before the first probe. `healthy` is true when the probe recorded no
+        error.
+        """
 
     def __init__(
         self,
@@ -209,14 +226,16 @@ class Endpoint(_message.Message):
         auth_type: Global___EndpointAuthType.ValueType = ...,
         auth_secret_ref: _builtins.str = ...,
         rate_limit: _builtins.int = ...,
-        active: _builtins.bool = ...,
+        active: _builtins.bool | None = ...,
         health: Global___EndpointHealth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["health", b"health"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "auth_secret_ref", b"auth_secret_ref", "auth_type", b"auth_type", "caip2", b"caip2", "health", b"health", "id", b"id", "priority", b"priority", "rate_limit", b"rate_limit", "url", b"url", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "auth_secret_ref", b"auth_secret_ref", "auth_type", b"auth_type", "caip2", b"caip2", "health", b"health", "id", b"id", "priority", b"priority", "rate_limit", b"rate_limit", "url", b"url", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
+    _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__active) -> _WhichOneofReturnType__active | None: ...
 
 Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
 
@@ -343,7 +362,7 @@ class GasPolicy(_message.Message):
     caip2: _builtins.str
     """Chain the policy applies to."""
     max_fee_gwei: _builtins.str
-    """Cap on maxFeePerGas, gwei, e.g. "150"."""
+    """Cap on maxFeePerGas, gwei, e.g. "150"; empty means no cap ("0" is accepted on input as no cap)."""
     priority_fee_gwei: _builtins.str
     """maxPriorityFeePerGas to offer, gwei, e.g. "1.5"."""
     multiplier: _builtins.str
@@ -549,8 +568,9 @@ class UpsertEndpointRequest(_message.Message):
     ENDPOINT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def endpoint(self) -> Global___Endpoint:
-        """The endpoint; `id` selects the row to update when non-zero, `health` is ignored (see
-        SetEndpointHealth), `active` only applies on creation (new endpoints start active until probed).
+        """The endpoint; `id` selects the row to update when non-zero (its chain must be `caip2`: endpoints
+        never move between chains), `health` is ignored (see SetEndpointHealth), `active` only applies on
+        creation (unset: new endpoints start active until probed).
         """
 
     def __init__(
@@ -696,7 +716,9 @@ class SetEndpointHealthRequest(_message.Message):
     """Failure reason; empty when healthy."""
     @_builtins.property
     def checked_at(self) -> _timestamp_pb2.Timestamp:
-        """When the probe ran; the server time when unset."""
+        """When the probe ran; the server time when unset. A result older than the stored one is ignored
+        (the response then shows the newer, stored result).
+        """
 
     def __init__(
         self,
@@ -968,7 +990,7 @@ class DeleteContractResponse(_message.Message):
 
     DELETED_FIELD_NUMBER: _builtins.int
     deleted: _builtins.bool
-    """False when the contract was not tracked."""
+    """False when the contract was not tracked (including when the chain is unknown)."""
     def __init__(
         self,
         *,
@@ -995,7 +1017,8 @@ class UpsertGasPolicyRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Paths relative to GasPolicy to write, e.g. ["last_observed_base_fee_gwei"]. Empty means all writable
-        fields (required on creation).
+        fields. On creation, fields outside the mask take their defaults (no caps, multiplier "1"). An empty
+        string clears max_fee_gwei, priority_fee_gwei or last_observed_base_fee_gwei; multiplier must be > 0.
         """
 
     def __init__(

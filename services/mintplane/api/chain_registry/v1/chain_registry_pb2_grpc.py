@@ -31,8 +31,10 @@ class ChainRegistryServiceStub:
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     def __init__(self, channel):
@@ -124,8 +126,10 @@ class ChainRegistryServiceServicer:
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     def UpsertChain(self, request, context):
@@ -328,8 +332,10 @@ class ChainRegistryService:
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     @staticmethod

@@ -37,8 +37,10 @@ class ChainRegistryServiceStub:
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     @_typing.overload
@@ -88,8 +90,10 @@ class ChainRegistryServiceAsyncStub(ChainRegistryServiceStub):
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -135,8 +139,10 @@ class ChainRegistryServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Chains are keyed by CAIP-2 id (`caip2`); only "eip155:<n>" chains are supported today.
     Errors: INVALID_ARGUMENT for malformed ids/URLs/addresses or a caip2 that contradicts chain_numeric,
-    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing under a
-    disabled chain (other than re-enabling it) or referencing an ABI that was never stored.
+    NOT_FOUND for unknown chains/endpoints/ABIs/contracts, FAILED_PRECONDITION when writing configuration
+    under a disabled chain (UpsertEndpoint, UpsertContract, UpsertGasPolicy; UpsertChain itself may update
+    or re-enable it) or referencing an ABI that was never stored. Deletes and SetEndpointHealth (an
+    observation, not configuration) are accepted under a disabled chain so clean-up and probes never fail.
     """
 
     @_abc_1.abstractmethod
