@@ -41,7 +41,7 @@ async def _start_check_stop(service: str) -> str:
     )
     try:
         status = ""
-        for _ in range(100):
+        for _ in range(300):  # up to a minute: a loaded 2-core machine starts eight interpreters at once
             try:
                 status = await probes.grpc_health(f"127.0.0.1:{port}", _full_service_name(service))
                 break

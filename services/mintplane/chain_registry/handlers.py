@@ -1,6 +1,5 @@
 """gRPC servicer of the chain-registry service: thin, it parses requests, calls the repository and builds
 responses. Rules live in `requests`/`validation`, SQL in `repository`, wire conventions in `messages`."""
-# ruff: noqa: N802  (method names are the proto RPC names grpc dispatches to)
 
 from __future__ import annotations
 

@@ -528,8 +528,11 @@ class UpdateProfileRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     PROFILE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """User whose profile to update."""
+    actor_user_id: _builtins.str
+    """Signed-in user making the change; must equal user_id (PERMISSION_DENIED otherwise)."""
     @_builtins.property
     def profile(self) -> Global___Profile:
         """New values for the fields named in update_mask."""
@@ -546,10 +549,11 @@ class UpdateProfileRequest(_message.Message):
         user_id: _builtins.str = ...,
         profile: Global___Profile | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["profile", b"profile", "update_mask", b"update_mask", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "profile", b"profile", "update_mask", b"update_mask", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -582,20 +586,26 @@ class SetUserStatusRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     status: Global___UserStatus.ValueType
     reason: _builtins.str
     """Why (kept in the audit log)."""
+    actor_user_id: _builtins.str
+    """Signed-in user making the change. A user may delete their own account; suspending and reactivating
+    need an administrator (an id listed in the service's MINTPLANE_ADMIN_USER_IDS).
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         status: Global___UserStatus.ValueType = ...,
         reason: _builtins.str = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "status", b"status", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "reason", b"reason", "status", b"status", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -626,15 +636,19 @@ class GetPreferencesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     USER_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
+    actor_user_id: _builtins.str
+    """Signed-in user reading; preferences are private, so it must equal user_id."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -667,14 +681,19 @@ class UpdatePreferencesRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     PREFERENCES_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
+    actor_user_id: _builtins.str
+    """Signed-in user making the change; must equal user_id."""
     @_builtins.property
     def preferences(self) -> Global___Preferences:
         """New values for the fields named in update_mask."""
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Paths relative to Preferences, e.g. ["theme", "email_notifications"]. Required."""
+        """Paths relative to Preferences, e.g. ["theme", "email_notifications"]. Required. A path present in the
+        mask but unset in `preferences` resets that field to its default.
+        """
 
     def __init__(
         self,
@@ -682,10 +701,11 @@ class UpdatePreferencesRequest(_message.Message):
         user_id: _builtins.str = ...,
         preferences: Global___Preferences | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["preferences", b"preferences", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["preferences", b"preferences", "update_mask", b"update_mask", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "preferences", b"preferences", "update_mask", b"update_mask", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -800,19 +820,23 @@ class FollowRequest(_message.Message):
 
     FOLLOWER_ID_FIELD_NUMBER: _builtins.int
     FOLLOWING_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     follower_id: _builtins.str
     """The user who follows (the caller)."""
     following_id: _builtins.str
     """The user to follow; INVALID_ARGUMENT if equal to follower_id."""
+    actor_user_id: _builtins.str
+    """Signed-in user making the change; must equal follower_id."""
     def __init__(
         self,
         *,
         follower_id: _builtins.str = ...,
         following_id: _builtins.str = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["follower_id", b"follower_id", "following_id", b"following_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "follower_id", b"follower_id", "following_id", b"following_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -848,17 +872,21 @@ class UnfollowRequest(_message.Message):
 
     FOLLOWER_ID_FIELD_NUMBER: _builtins.int
     FOLLOWING_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     follower_id: _builtins.str
     following_id: _builtins.str
+    actor_user_id: _builtins.str
+    """Signed-in user making the change; must equal follower_id."""
     def __init__(
         self,
         *,
         follower_id: _builtins.str = ...,
         following_id: _builtins.str = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["follower_id", b"follower_id", "following_id", b"following_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "follower_id", b"follower_id", "following_id", b"following_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

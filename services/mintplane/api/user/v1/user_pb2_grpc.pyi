@@ -36,6 +36,11 @@ class UserServiceStub:
 
     Errors: NOT_FOUND for unknown users, ALREADY_EXISTS for a taken username, INVALID_ARGUMENT for
     malformed input (bad username, unknown field in an update mask, following oneself).
+
+    Authorization lives here, with the data: every mutation (and reading private preferences) names the
+    acting user in `actor_user_id`, taken by the gateway from the validated session. A request without it
+    fails with UNAUTHENTICATED; an actor acting on another user's data fails with PERMISSION_DENIED.
+    CreateUser is the exception: only the auth service calls it, on a first sign-in.
     """
 
     @_typing.overload
@@ -82,6 +87,11 @@ class UserServiceAsyncStub(UserServiceStub):
 
     Errors: NOT_FOUND for unknown users, ALREADY_EXISTS for a taken username, INVALID_ARGUMENT for
     malformed input (bad username, unknown field in an update mask, following oneself).
+
+    Authorization lives here, with the data: every mutation (and reading private preferences) names the
+    acting user in `actor_user_id`, taken by the gateway from the validated session. A request without it
+    fails with UNAUTHENTICATED; an actor acting on another user's data fails with PERMISSION_DENIED.
+    CreateUser is the exception: only the auth service calls it, on a first sign-in.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -124,6 +134,11 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Errors: NOT_FOUND for unknown users, ALREADY_EXISTS for a taken username, INVALID_ARGUMENT for
     malformed input (bad username, unknown field in an update mask, following oneself).
+
+    Authorization lives here, with the data: every mutation (and reading private preferences) names the
+    acting user in `actor_user_id`, taken by the gateway from the validated session. A request without it
+    fails with UNAUTHENTICATED; an actor acting on another user's data fails with PERMISSION_DENIED.
+    CreateUser is the exception: only the auth service calls it, on a first sign-in.
     """
 
     @_abc_1.abstractmethod

@@ -95,6 +95,7 @@ class Wallet(_message.Message):
     VERIFIED_AT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CHECKSUM_ADDRESS_FIELD_NUMBER: _builtins.int
     wallet_id: _builtins.str
     """Wallet link id (UUID)."""
     user_id: _builtins.str
@@ -109,6 +110,10 @@ class Wallet(_message.Message):
     """Client connector used, e.g. "metamask", "walletconnect", "coinbase"."""
     label: _builtins.str
     """User-chosen label, up to 100 characters."""
+    checksum_address: _builtins.str
+    """The address in EIP-55 mixed-case checksum form, for display (`address` stays lowercase, the
+    canonical form every service compares).
+    """
     @_builtins.property
     def chain(self) -> _common_pb2.ChainRef:
         """Chain the link was proven on."""
@@ -136,10 +141,11 @@ class Wallet(_message.Message):
         verified_at: _timestamp_pb2.Timestamp | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        checksum_address: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain", "created_at", b"created_at", "updated_at", b"updated_at", "verified_at", b"verified_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "address", b"address", "chain", b"chain", "connector", b"connector", "created_at", b"created_at", "is_primary", b"is_primary", "label", b"label", "updated_at", b"updated_at", "user_id", b"user_id", "verified_at", b"verified_at", "wallet_id", b"wallet_id", "wallet_type", b"wallet_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "address", b"address", "chain", b"chain", "checksum_address", b"checksum_address", "connector", b"connector", "created_at", b"created_at", "is_primary", b"is_primary", "label", b"label", "updated_at", b"updated_at", "user_id", b"user_id", "verified_at", b"verified_at", "wallet_id", b"wallet_id", "wallet_type", b"wallet_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -216,6 +222,77 @@ class UserWallets(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UserWallets: _TypeAlias = UserWallets  # noqa: Y015
+
+@_typing.final
+class CreateLinkChallengeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    CHAIN_FIELD_NUMBER: _builtins.int
+    DOMAIN_FIELD_NUMBER: _builtins.int
+    URI_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """User the wallet will be linked to (the signed-in user)."""
+    address: _builtins.str
+    """Address that will sign, any case."""
+    domain: _builtins.str
+    """RFC 3986 authority asking for the signature (EIP-4361 `domain`); must be an allowed domain."""
+    uri: _builtins.str
+    """RFC 3986 URI of the page asking (EIP-4361 `URI`); defaults to https://<domain>."""
+    @_builtins.property
+    def chain(self) -> _common_pb2.ChainRef:
+        """Chain the message names (EIP-4361 `Chain ID`); eip155 chains only."""
+
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+        address: _builtins.str = ...,
+        chain: _common_pb2.ChainRef | None = ...,
+        domain: _builtins.str = ...,
+        uri: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chain", b"chain"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "chain", b"chain", "domain", b"domain", "uri", b"uri", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLinkChallengeRequest: _TypeAlias = CreateLinkChallengeRequest  # noqa: Y015
+
+@_typing.final
+class CreateLinkChallengeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    message: _builtins.str
+    """The EIP-4361 message to sign with EIP-191 personal_sign, exactly as given."""
+    nonce: _builtins.str
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """LinkWallet refuses the message after this time."""
+
+    def __init__(
+        self,
+        *,
+        message: _builtins.str = ...,
+        nonce: _builtins.str = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "issued_at", b"issued_at", "message", b"message", "nonce", b"nonce"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateLinkChallengeResponse: _TypeAlias = CreateLinkChallengeResponse  # noqa: Y015
 
 @_typing.final
 class LinkWalletRequest(_message.Message):
@@ -396,21 +473,29 @@ class UpdateWalletLabelRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     WALLET_ID_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """Owner of the wallet."""
     wallet_id: _builtins.str
     label: _builtins.str
     """New label; empty clears it."""
+    ip_address: _builtins.str
+    """Client IP as seen by the gateway (activity log)."""
+    user_agent: _builtins.str
+    """Client User-Agent as seen by the gateway (activity log)."""
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         wallet_id: _builtins.str = ...,
         label: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        user_agent: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "user_id", b"user_id", "wallet_id", b"wallet_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ip_address", b"ip_address", "label", b"label", "user_agent", b"user_agent", "user_id", b"user_id", "wallet_id", b"wallet_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -604,10 +689,13 @@ class ListWalletActivityRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _builtins.int
     WALLET_ID_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    ACTOR_USER_ID_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """User whose activity to list."""
     wallet_id: _builtins.str
     """Optionally only one of the user's wallets."""
+    actor_user_id: _builtins.str
+    """Signed-in user reading; activity is private, so it must equal user_id."""
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
     def __init__(
@@ -616,10 +704,11 @@ class ListWalletActivityRequest(_message.Message):
         user_id: _builtins.str = ...,
         wallet_id: _builtins.str = ...,
         page: _common_pb2.PageRequest | None = ...,
+        actor_user_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page", b"page", "user_id", b"user_id", "wallet_id", b"wallet_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_user_id", b"actor_user_id", "page", b"page", "user_id", b"user_id", "wallet_id", b"wallet_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

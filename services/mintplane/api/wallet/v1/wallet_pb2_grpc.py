@@ -32,6 +32,10 @@ class WalletServiceStub:
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
 
     def __init__(self, channel):
@@ -40,6 +44,11 @@ class WalletServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateLinkChallenge = channel.unary_unary(
+                '/mintplane.api.wallet.v1.WalletService/CreateLinkChallenge',
+                request_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeRequest.SerializeToString,
+                response_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeResponse.FromString,
+                _registered_method=True)
         self.LinkWallet = channel.unary_unary(
                 '/mintplane.api.wallet.v1.WalletService/LinkWallet',
                 request_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.LinkWalletRequest.SerializeToString,
@@ -94,14 +103,29 @@ class WalletServiceServicer:
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
+
+    def CreateLinkChallenge(self, request, context):
+        """Returns a ready-to-sign EIP-4361 message that proves control of `address` and binds it to `user_id`
+        (a `urn:mintplane:user:<id>` resource), with a fresh nonce and a short expiry. Sign it and pass it to
+        LinkWallet. Nothing is stored: the nonce becomes single-use when LinkWallet accepts it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def LinkWallet(self, request, context):
         """Links the address that signed `message` to a user. The message is an EIP-4361 message naming the
-        address and chain, issued within the last few minutes, with a nonce not used by an earlier
-        verification; the signature is checked with EIP-191 (EOA) or EIP-1271 (contract wallet). A
-        wallet_verifications row records every attempt. Linking an address already linked to the same user
-        returns the existing wallet.
+        address and chain, for an allowed domain, issued within the last few minutes and not expired, with a
+        nonce not used by an earlier verification of that address; the signature is checked with EIP-191
+        (EOA) or EIP-1271 (contract wallet). The message must bind the user with a
+        `urn:mintplane:user:<user_id>` resource, except for a user's first wallet (the sign-in message auth
+        passes on a first login). A wallet_verifications row records every attempt. Linking an address
+        already linked to the same user (on any chain) returns the existing wallet and refreshes verified_at.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -166,6 +190,11 @@ class WalletServiceServicer:
 
 def add_WalletServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateLinkChallenge': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLinkChallenge,
+                    request_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeRequest.FromString,
+                    response_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeResponse.SerializeToString,
+            ),
             'LinkWallet': grpc.unary_unary_rpc_method_handler(
                     servicer.LinkWallet,
                     request_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.LinkWalletRequest.FromString,
@@ -226,7 +255,38 @@ class WalletService:
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
+
+    @staticmethod
+    def CreateLinkChallenge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mintplane.api.wallet.v1.WalletService/CreateLinkChallenge',
+            mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeRequest.SerializeToString,
+            mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.CreateLinkChallengeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def LinkWallet(request,

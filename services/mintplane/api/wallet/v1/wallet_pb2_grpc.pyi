@@ -36,18 +36,29 @@ class WalletServiceStub:
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WalletServiceAsyncStub: ...
+    CreateLinkChallenge: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.CreateLinkChallengeRequest, _wallet_pb2.CreateLinkChallengeResponse]
+    """Returns a ready-to-sign EIP-4361 message that proves control of `address` and binds it to `user_id`
+    (a `urn:mintplane:user:<id>` resource), with a fresh nonce and a short expiry. Sign it and pass it to
+    LinkWallet. Nothing is stored: the nonce becomes single-use when LinkWallet accepts it.
+    """
     LinkWallet: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.LinkWalletRequest, _wallet_pb2.LinkWalletResponse]
     """Links the address that signed `message` to a user. The message is an EIP-4361 message naming the
-    address and chain, issued within the last few minutes, with a nonce not used by an earlier
-    verification; the signature is checked with EIP-191 (EOA) or EIP-1271 (contract wallet). A
-    wallet_verifications row records every attempt. Linking an address already linked to the same user
-    returns the existing wallet.
+    address and chain, for an allowed domain, issued within the last few minutes and not expired, with a
+    nonce not used by an earlier verification of that address; the signature is checked with EIP-191
+    (EOA) or EIP-1271 (contract wallet). The message must bind the user with a
+    `urn:mintplane:user:<user_id>` resource, except for a user's first wallet (the sign-in message auth
+    passes on a first login). A wallet_verifications row records every attempt. Linking an address
+    already linked to the same user (on any chain) returns the existing wallet and refreshes verified_at.
     """
     UnlinkWallet: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.UnlinkWalletRequest, _wallet_pb2.UnlinkWalletResponse]
     """Unlinks a wallet from its user. If it was primary, the oldest remaining wallet becomes primary."""
@@ -74,15 +85,26 @@ class WalletServiceAsyncStub(WalletServiceStub):
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
+    CreateLinkChallenge: _aio.UnaryUnaryMultiCallable[_wallet_pb2.CreateLinkChallengeRequest, _wallet_pb2.CreateLinkChallengeResponse]  # type: ignore[assignment]
+    """Returns a ready-to-sign EIP-4361 message that proves control of `address` and binds it to `user_id`
+    (a `urn:mintplane:user:<id>` resource), with a fresh nonce and a short expiry. Sign it and pass it to
+    LinkWallet. Nothing is stored: the nonce becomes single-use when LinkWallet accepts it.
+    """
     LinkWallet: _aio.UnaryUnaryMultiCallable[_wallet_pb2.LinkWalletRequest, _wallet_pb2.LinkWalletResponse]  # type: ignore[assignment]
     """Links the address that signed `message` to a user. The message is an EIP-4361 message naming the
-    address and chain, issued within the last few minutes, with a nonce not used by an earlier
-    verification; the signature is checked with EIP-191 (EOA) or EIP-1271 (contract wallet). A
-    wallet_verifications row records every attempt. Linking an address already linked to the same user
-    returns the existing wallet.
+    address and chain, for an allowed domain, issued within the last few minutes and not expired, with a
+    nonce not used by an earlier verification of that address; the signature is checked with EIP-191
+    (EOA) or EIP-1271 (contract wallet). The message must bind the user with a
+    `urn:mintplane:user:<user_id>` resource, except for a user's first wallet (the sign-in message auth
+    passes on a first login). A wallet_verifications row records every attempt. Linking an address
+    already linked to the same user (on any chain) returns the existing wallet and refreshes verified_at.
     """
     UnlinkWallet: _aio.UnaryUnaryMultiCallable[_wallet_pb2.UnlinkWalletRequest, _wallet_pb2.UnlinkWalletResponse]  # type: ignore[assignment]
     """Unlinks a wallet from its user. If it was primary, the oldest remaining wallet becomes primary."""
@@ -108,7 +130,22 @@ class WalletServiceServicer(metaclass=_abc_1.ABCMeta):
     An address belongs to at most one user (across chains: the same EVM key controls it everywhere).
     Errors: NOT_FOUND for unknown wallets or addresses, ALREADY_EXISTS when the address is linked to another
     user, UNAUTHENTICATED for an invalid proof, FAILED_PRECONDITION for unlinking a user's last wallet.
+
+    Authorization: in every mutation `user_id` is the acting, signed-in user (set by the gateway from the
+    validated session); acting on another user's wallet fails with PERMISSION_DENIED. Activity (which holds
+    IP addresses) is private to its user: ListWalletActivity needs `actor_user_id` equal to `user_id`.
     """
+
+    @_abc_1.abstractmethod
+    def CreateLinkChallenge(
+        self,
+        request: _wallet_pb2.CreateLinkChallengeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wallet_pb2.CreateLinkChallengeResponse, _abc.Awaitable[_wallet_pb2.CreateLinkChallengeResponse]]:
+        """Returns a ready-to-sign EIP-4361 message that proves control of `address` and binds it to `user_id`
+        (a `urn:mintplane:user:<id>` resource), with a fresh nonce and a short expiry. Sign it and pass it to
+        LinkWallet. Nothing is stored: the nonce becomes single-use when LinkWallet accepts it.
+        """
 
     @_abc_1.abstractmethod
     def LinkWallet(
@@ -117,10 +154,12 @@ class WalletServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_wallet_pb2.LinkWalletResponse, _abc.Awaitable[_wallet_pb2.LinkWalletResponse]]:
         """Links the address that signed `message` to a user. The message is an EIP-4361 message naming the
-        address and chain, issued within the last few minutes, with a nonce not used by an earlier
-        verification; the signature is checked with EIP-191 (EOA) or EIP-1271 (contract wallet). A
-        wallet_verifications row records every attempt. Linking an address already linked to the same user
-        returns the existing wallet.
+        address and chain, for an allowed domain, issued within the last few minutes and not expired, with a
+        nonce not used by an earlier verification of that address; the signature is checked with EIP-191
+        (EOA) or EIP-1271 (contract wallet). The message must bind the user with a
+        `urn:mintplane:user:<user_id>` resource, except for a user's first wallet (the sign-in message auth
+        passes on a first login). A wallet_verifications row records every attempt. Linking an address
+        already linked to the same user (on any chain) returns the existing wallet and refreshes verified_at.
         """
 
     @_abc_1.abstractmethod
