@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MINTPLANE := .venv/bin/mintplane
 
-.PHONY: help install up down wipe status env migrate test test-unit test-e2e lint typecheck check-generated proto contracts
+.PHONY: help install up down wipe status env migrate test test-unit test-e2e kind-e2e chart-crds lint typecheck check-generated proto contracts
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -29,8 +29,9 @@ env:  ## print exports for KUBECONFIG and PATH: eval "$$(make -s env)"
 migrate:  ## apply database migrations (forward-only, re-runnable)
 	@$(MINTPLANE) migrate
 
-lint:  ## ruff
+lint:  ## ruff and shellcheck
 	@.venv/bin/ruff check .
+	@.venv/bin/shellcheck scripts/*.sh .ci/run
 
 typecheck:  ## mypy --strict over every Python package
 	@.venv/bin/mypy services $(wildcard operator/mintplane/operator)
@@ -44,6 +45,12 @@ proto:  ## regenerate gRPC stubs from proto/
 
 contracts:  ## recompile contracts/src into contracts/build
 	@node scripts/build-contracts.mjs
+
+kind-e2e:  ## build the image, create a kind cluster, helm install, run tests/e2e there (needs Docker)
+	@bash scripts/kind-e2e.sh
+
+chart-crds:  ## copy crds/ into charts/mintplane/crds (a unit test checks they are the same)
+	@bash scripts/sync-chart-crds.sh
 
 test-e2e:  ## end-to-end tests only (custom resources, operator, chart, gateway) against the running stack
 	@$(PY) -m pytest -m e2e

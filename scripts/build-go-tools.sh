@@ -49,11 +49,16 @@ build_module kube "$root/tools/kube" "$kube_ldflags" \
   ./cmd/etcd ./cmd/kubectl ./cmd/kube-apiserver ./cmd/kube-controller-manager
 build_module ferretdb "$root/tools/ferretdb" "-s -w" .
 
-helm_out="$cache/helm-$HELM_VERSION"
+# Helm's built-in Kubernetes version defaults to 1.20 unless stamped; stamp the one its client-go matches
+# so `helm template`/`lint` accept charts with a kubeVersion constraint.
+HELM_KUBE_MINOR=37
+helm_out="$cache/helm-$HELM_VERSION-k8s1.$HELM_KUBE_MINOR"
 if [[ ! -x "$helm_out/helm" ]]; then
   echo "building helm $HELM_VERSION" >&2
   GOBIN="$helm_out" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean \
+      -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_KUBE_MINOR \
+      -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_KUBE_MINOR" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 ln -sfn "$helm_out/helm" "$bin/helm"

@@ -194,7 +194,7 @@ async def run(
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then report NOT_SERVING, drain in-flight RPCs and close resources."""
-    serve_metrics(settings.metrics_port)
+    serve_metrics(settings.metrics_port, settings.metrics_host)
     built = await build()
     await built.server.start()
     await built.set_serving(True)

@@ -44,5 +44,6 @@ class ServiceSettings(InfraSettings):
 
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a cluster so Prometheus can scrape it
     metrics_port: int = 0  # 0: no separate Prometheus HTTP listener
     shutdown_grace_seconds: float = Field(default=5.0, ge=0)
