@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mintplane.common import pagination
 from mintplane.common.errors import InvalidArgument
-from mintplane.user import pagination, text_rules, usernames
+from mintplane.user import text_rules, usernames
 
 pytestmark = pytest.mark.unit
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mintplane.api.user.v1 import user_pb2
+from mintplane.common import pagination
 from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied
 from mintplane.common.log import get_logger
-from mintplane.user import convert, pagination, text_rules, usernames
+from mintplane.user import convert, text_rules, usernames
 from mintplane.user.cache import UserCache
 from mintplane.user.repository import DELETED, Follow, UserRepository
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.user.v1 import user_pb2, user_pb2_grpc
+from mintplane.common import ids
 from mintplane.common.grpc_server import Context
-from mintplane.user import convert, ids
+from mintplane.user import convert
 from mintplane.user.domain import Users
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from mintplane.common.errors import AlreadyExists, FailedPrecondition, NotFound
-from mintplane.user.pagination import Cursor
+from mintplane.common.pagination import Cursor
 
 T = TypeVar("T")
 Record = asyncpg.Record

@@ -17,9 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from mintplane.api.wallet.v1 import wallet_pb2
+from mintplane.common import pagination
 from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from mintplane.common.log import get_logger
-from mintplane.wallet import addresses, convert, pagination, proof
+from mintplane.wallet import addresses, convert, proof
 from mintplane.wallet.repository import Attempt, Audit, ContractWallets, LinkRefused, NewLink, WalletRepository
 
 log = get_logger(__name__)

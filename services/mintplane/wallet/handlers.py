@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from mintplane.common import ids
 from mintplane.common.grpc_server import Context
-from mintplane.wallet import convert, ids
+from mintplane.wallet import convert
 from mintplane.wallet.domain import Wallets, audit
 
 

@@ -28,7 +28,7 @@ from web3.exceptions import Web3Exception
 
 from mintplane.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from mintplane.common.log import get_logger
-from mintplane.wallet.pagination import Cursor
+from mintplane.common.pagination import Cursor
 
 if TYPE_CHECKING:  # asyncpg's classes are generic only in its stubs
     Pool = asyncpg.Pool[Any]

@@ -1,4 +1,4 @@
-"""Opaque keyset cursors on (created_at, id), the pagination every List* RPC of this service uses.
+"""Opaque keyset cursors on (created_at, id), the pagination List* RPCs over time-ordered rows use.
 
 Keyset rather than offset: pages stay stable while rows are added at the head (new followers arrive all
 the time), and each page is one index range scan whatever its depth. The token is base64url JSON; it names
