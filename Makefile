@@ -39,12 +39,14 @@ typecheck:  ## mypy --strict over every Python package
 check-generated:  ## fail if proto stubs or contract artifacts are stale
 	@bash scripts/gen-proto.sh --check
 	@node scripts/build-contracts.mjs --check
+	@node tests/fixtures/auth/build-contracts.mjs --check
 
 proto:  ## regenerate gRPC stubs from proto/
 	@bash scripts/gen-proto.sh
 
-contracts:  ## recompile contracts/src into contracts/build
+contracts:  ## recompile contracts/src into contracts/build (and the auth test wallets)
 	@node scripts/build-contracts.mjs
+	@node tests/fixtures/auth/build-contracts.mjs
 
 kind-e2e:  ## build the image, create a kind cluster, helm install, run tests/e2e there (needs Docker)
 	@bash scripts/kind-e2e.sh

@@ -50,6 +50,11 @@ class Resources:
             resources._closers.append(close_mongo)
         return resources
 
+    def add_closer(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Register something the service opened itself (gRPC channels to peers, web3 sessions) to be
+        closed on shutdown, after the servers stop and before the shared clients close."""
+        self._closers.append(closer)
+
     async def close(self) -> None:
         for closer in reversed(self._closers):
             await closer()

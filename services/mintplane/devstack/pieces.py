@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mintplane.common.settings import SERVICE_PORTS, InfraSettings
-from mintplane.devstack import probes
+from mintplane.devstack import pki, probes
 from mintplane.devstack.layout import Layout
 
 PG_PORT = 5432
@@ -235,6 +235,13 @@ def service_address(name: str) -> str:
     return f"127.0.0.1:{SERVICE_PORTS[name]}"
 
 
+def _service_env(name: str, layout: Layout) -> dict[str, str]:
+    env = {"MINTPLANE_GRPC_PORT": str(SERVICE_PORTS[name]), "MINTPLANE_LOG_JSON": "true"}
+    if name == "auth":
+        env["MINTPLANE_AUTH_JWT_PRIVATE_KEY"] = pki.ensure_jwt_key(layout.pki).read_text()
+    return env
+
+
 def _service_piece(name: str) -> Piece:
     return Piece(
         name=name,
@@ -242,7 +249,7 @@ def _service_piece(name: str) -> Piece:
         address=f"grpc://{service_address(name)}",
         command=lambda _layout: [sys_executable(), "-m", f"mintplane.{name}"],
         probe=lambda _layout: probes.grpc_health(service_address(name)),
-        env=lambda _layout: {"MINTPLANE_GRPC_PORT": str(SERVICE_PORTS[name]), "MINTPLANE_LOG_JSON": "true"},
+        env=lambda layout: _service_env(name, layout),
         start_timeout=30.0,
         needs=("postgres", "redis", "rabbitmq", "ferretdb"),
     )

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = dt.timedelta(days=3650)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -148,3 +148,12 @@ current-context: mintplane-dev
 """
     )
     path.chmod(0o600)
+
+
+def ensure_jwt_key(folder: Path) -> Path:
+    """The dev auth service's Ed25519 signing key, kept across restarts so access tokens stay valid."""
+    path = folder / "auth-jwt.pem"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(path, _key_pem(ed25519.Ed25519PrivateKey.generate()), secret=True)
+    return path
