@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MINTPLANE := .venv/bin/mintplane
 
-.PHONY: help install up down wipe status env migrate test test-unit test-e2e kind-e2e chart-crds lint typecheck check-generated proto contracts
+.PHONY: help install up down wipe status env migrate test test-unit test-e2e kind-e2e chart-crds gateway-schema lint typecheck check-generated proto contracts
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ check-generated:  ## fail if proto stubs or contract artifacts are stale
 	@bash scripts/gen-proto.sh --check
 	@node scripts/build-contracts.mjs --check
 	@node tests/fixtures/auth/build-contracts.mjs --check
+
+gateway-schema:  ## regenerate the gateway's committed GraphQL SDL (a unit test checks it is fresh)
+	@$(PY) -m mintplane.gateway.sdl > services/mintplane/gateway/schema.graphql
 
 proto:  ## regenerate gRPC stubs from proto/
 	@bash scripts/gen-proto.sh

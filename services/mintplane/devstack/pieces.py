@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mintplane.common.settings import SERVICE_PORTS, InfraSettings
+from mintplane.common.settings import GATEWAY_PORT, SERVICE_PORTS, InfraSettings
 from mintplane.devstack import pki, probes
 from mintplane.devstack.layout import Layout
 
@@ -313,4 +313,19 @@ INFRA: tuple[Piece, ...] = (
     ),
 )
 
-SERVICES: tuple[Piece, ...] = tuple(_service_piece(name) for name in SERVICE_PORTS)
+GATEWAY = Piece(
+    name="gateway",
+    kind="service",
+    address=f"http://127.0.0.1:{GATEWAY_PORT}/graphql (GraphiQL in a browser)",
+    command=lambda _layout: [sys_executable(), "-m", "mintplane.gateway"],
+    probe=lambda _layout: probes.http_ready(f"http://127.0.0.1:{GATEWAY_PORT}/readyz"),
+    env=lambda _layout: {
+        "MINTPLANE_LOG_JSON": "true",
+        "MINTPLANE_GATEWAY_GRAPHIQL": "true",
+        "MINTPLANE_GATEWAY_CORS_ORIGINS": '["http://localhost:3000"]',
+    },
+    start_timeout=30.0,
+    needs=("auth", "user", "wallet"),
+)
+
+SERVICES: tuple[Piece, ...] = (*(_service_piece(name) for name in SERVICE_PORTS), GATEWAY)

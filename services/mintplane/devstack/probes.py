@@ -135,3 +135,10 @@ async def grpc_health(target: str, service: str = "") -> str:
     if reply.status != health_pb2.HealthCheckResponse.SERVING:
         raise RuntimeError(f"health is {status}")
     return status
+
+
+async def http_ready(url: str) -> str:
+    body = json.loads(await asyncio.to_thread(_http_get, url))
+    if body.get("status") != "ready":
+        raise RuntimeError(f"{url} says {body}")
+    return "ready"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from mintplane.common.settings import InfraSettings
+from mintplane.common.settings import GATEWAY_PORT, InfraSettings
 from mintplane.devstack import pieces, pki, process
 from mintplane.devstack.layout import Layout
 from mintplane.devstack.pieces import Piece
@@ -181,7 +181,9 @@ def print_where(layout: Layout, *, services: bool) -> None:
     width = max(len(piece.name) for piece in group)
     for piece in group:
         print(f"  {piece.name:<{width}}  {piece.address}")
-    print(f"\n  browser: RabbitMQ management http://127.0.0.1:{pieces.RABBIT_MANAGEMENT_PORT} (mintplane/mintplane)")
+    if services:
+        print(f"\n  browser: GraphiQL http://127.0.0.1:{GATEWAY_PORT}/graphql")
+    print(f"  browser: RabbitMQ management http://127.0.0.1:{pieces.RABBIT_MANAGEMENT_PORT} (mintplane/mintplane)")
     print(f"  logs: {layout.logs}")
     print(f"  point kubectl at it:  export KUBECONFIG={layout.kubeconfig}   (kubectl: {layout.bin / 'kubectl'})")
     print(f"  or:                   eval \"$({sys.argv[0]} dev env)\"")
