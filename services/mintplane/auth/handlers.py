@@ -3,7 +3,6 @@
 Expected failures are DomainErrors raised below this layer; the server interceptor turns them into status
 codes. Nothing here decides anything.
 """
-# ruff: noqa: N802  (method names are the proto RPC names grpc dispatches to)
 
 from __future__ import annotations
 
