@@ -328,4 +328,22 @@ GATEWAY = Piece(
     needs=("auth", "user", "wallet"),
 )
 
-SERVICES: tuple[Piece, ...] = (*(_service_piece(name) for name in SERVICE_PORTS), GATEWAY)
+OPERATOR_LIVENESS_URL = "http://127.0.0.1:18080/healthz"
+OPERATOR = Piece(
+    name="operator",
+    kind="service",
+    address=f"watching namespaces default, mintplane-* (liveness {OPERATOR_LIVENESS_URL})",
+    command=lambda _layout: [sys_executable(), "-m", "mintplane.operator"],
+    probe=lambda _layout: probes.http_ok(OPERATOR_LIVENESS_URL),
+    env=lambda layout: {
+        "KUBECONFIG": str(layout.kubeconfig),
+        "MINTPLANE_LOG_JSON": "true",
+        # Test suites run their own operators in their own namespaces; the dev one stays out of them.
+        "MINTPLANE_OPERATOR_NAMESPACES": "default,mintplane-*",
+        "MINTPLANE_OPERATOR_LIVENESS_ENDPOINT": OPERATOR_LIVENESS_URL,
+    },
+    start_timeout=45.0,
+    needs=("chain_registry", "catalog"),
+)
+
+SERVICES: tuple[Piece, ...] = (*(_service_piece(name) for name in SERVICE_PORTS), GATEWAY, OPERATOR)

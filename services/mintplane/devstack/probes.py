@@ -142,3 +142,8 @@ async def http_ready(url: str) -> str:
     if body.get("status") != "ready":
         raise RuntimeError(f"{url} says {body}")
     return "ready"
+
+
+async def http_ok(url: str) -> str:
+    await asyncio.to_thread(_http_get, url)  # raises on a non-2xx answer or no answer
+    return "ok"

@@ -148,6 +148,17 @@ def _apply_crds(layout: Layout) -> None:
     print(f"  CRDs applied from {crds}", flush=True)
 
 
+def _apply_examples(layout: Layout) -> None:
+    """The local anvil chain as a Chain resource, so the operator registers it like any other chain."""
+    example = layout.root / "examples" / "chains" / "anvil.yaml"
+    if not example.exists():
+        return
+    result = _kubectl(layout, "apply", "-n", "default", "-f", str(example))
+    if result.returncode != 0:
+        raise PieceFailed(f"applying {example} failed:\n{result.stderr}")
+    print(f"  applied {example.relative_to(layout.root)}", flush=True)
+
+
 def _migrate() -> None:
     from mintplane.common.migrate import upgrade_to_head
 
@@ -168,6 +179,7 @@ def up(layout: Layout, *, services: bool = True) -> int:
         if services:
             print("starting services", flush=True)
             asyncio.run(_start_all(layout, pieces.SERVICES))
+            _apply_examples(layout)
     except PieceFailed as exc:
         print(f"\nmintplane dev up FAILED: {exc}", file=sys.stderr, flush=True)
         return 1

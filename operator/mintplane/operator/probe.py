@@ -1,0 +1,197 @@
+"""Health probe of one JSON-RPC endpoint: ``eth_chainId`` and ``eth_blockNumber`` in one batch request,
+its round-trip time, and the traffic-light score public RPC lists use.
+
+Credentials are attached here and nowhere else; every error text that leaves this module names the host
+only and has the key masked, because it ends up in status, events and logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import aiohttp
+
+from mintplane.operator.specs import host_of
+
+_BATCH = [
+    {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+    {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": []},
+]
+
+GREEN_MAX_BEHIND, GREEN_MAX_LATENCY_MS = 2, 300
+ORANGE_MAX_BEHIND, ORANGE_MAX_LATENCY_MS = 10, 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """How to attach a key: ``auth_type`` as in the ChainEndpoint CRD, ``param`` for header/query."""
+
+    auth_type: str
+    value: str
+    param: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    latency_ms: int
+    chain_id: int | None = None
+    head_block: int | None = None
+    reason: str = ""  # CamelCase, empty when the endpoint answered both calls
+    error: str = ""  # "<Reason>: <details>", safe to publish
+
+    @property
+    def answered(self) -> bool:
+        return not self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    healthy: bool
+    blocks_behind: int | None
+    score: str
+    reason: str
+    error: str
+
+
+class _ProbeFailure(Exception):
+    def __init__(self, reason: str, details: str) -> None:
+        super().__init__(f"{reason}: {details}")
+        self.reason = reason
+        self.details = details
+
+
+def request_target(url: str, credential: Credential | None) -> tuple[str, dict[str, str]]:
+    """The URL and headers of a request carrying the credential."""
+    if credential is None or credential.auth_type == "none":
+        return url, {}
+    kind, value = credential.auth_type, credential.value
+    if kind == "bearer":
+        return url, {"Authorization": f"Bearer {value}"}
+    if kind == "basic":
+        user, _, password = value.partition(":")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return url, {"Authorization": f"Basic {token}"}
+    if kind == "header":
+        return url, {credential.param: value}
+    if kind == "query":
+        separator = "&" if urlsplit(url).query else "?"
+        return f"{url}{separator}{urlencode({credential.param: value})}", {}
+    if kind == "path":
+        return f"{url.rstrip('/')}/{quote(value, safe='')}", {}
+    raise ValueError(f"unknown authType {kind!r}")
+
+
+def _quantity(response: dict[str, Any], method: str) -> int:
+    if "error" in response:
+        error = response["error"] or {}
+        raise _ProbeFailure("RpcError", f"{method}: {error.get('code')} {str(error.get('message', ''))[:200]}")
+    result = response.get("result")
+    if not isinstance(result, str) or not result.startswith("0x"):
+        raise _ProbeFailure("InvalidResponse", f"{method} returned {str(result)[:60]!r}, not a hex quantity")
+    try:
+        return int(result, 16)
+    except ValueError:
+        raise _ProbeFailure("InvalidResponse", f"{method} returned {result[:60]!r}") from None
+
+
+def _parse(payload: Any) -> tuple[int, int]:
+    if isinstance(payload, dict):  # a server that does not batch answers with one error object
+        _quantity(payload, "batch")
+        raise _ProbeFailure("InvalidResponse", "batch request answered with a single object")
+    if not isinstance(payload, list):
+        raise _ProbeFailure("InvalidResponse", "response is not a JSON-RPC batch")
+    by_id = {item.get("id"): item for item in payload if isinstance(item, dict)}
+    if 1 not in by_id or 2 not in by_id:
+        raise _ProbeFailure("InvalidResponse", "batch response misses eth_chainId or eth_blockNumber")
+    return _quantity(by_id[1], "eth_chainId"), _quantity(by_id[2], "eth_blockNumber")
+
+
+async def _http(session: aiohttp.ClientSession, url: str, headers: dict[str, str], timeout: float) -> Any:
+    async with session.post(
+        url, json=_BATCH, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+    ) as response:
+        if response.status != 200:
+            raise _ProbeFailure("HttpStatus", f"{response.status} {response.reason or ''}".strip())
+        try:
+            return await response.json(content_type=None)
+        except ValueError:
+            raise _ProbeFailure("InvalidResponse", "body is not JSON") from None
+
+
+async def _ws(session: aiohttp.ClientSession, url: str, headers: dict[str, str], timeout: float) -> Any:
+    async with asyncio.timeout(timeout):
+        async with session.ws_connect(url, headers=headers, autoping=True) as socket:
+            await socket.send_json(_BATCH)
+            try:
+                return await socket.receive_json()
+            except (TypeError, ValueError):
+                raise _ProbeFailure("InvalidResponse", "websocket message is not JSON") from None
+
+
+async def probe(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    credential: Credential | None = None,
+    timeout: float = 3.0,
+) -> ProbeResult:
+    """Never raises for endpoint faults: they come back as a ProbeResult with a reason."""
+    target, headers = request_target(url, credential)
+    host = host_of(url)
+    started = time.perf_counter()
+    try:
+        call = _ws if urlsplit(url).scheme in ("ws", "wss") else _http
+        chain_id, head = _parse(await call(session, target, headers, timeout))
+    except _ProbeFailure as failure:
+        return _failed(started, failure.reason, failure.details, credential)
+    except TimeoutError:
+        return _failed(started, "Timeout", f"{host} did not answer within {timeout:g}s", credential)
+    except aiohttp.WSServerHandshakeError as exc:
+        return _failed(started, "HttpStatus", f"websocket handshake refused: {exc.status}", credential)
+    except aiohttp.ClientConnectionError as exc:
+        return _failed(started, "ConnectionError", f"cannot connect to {host} ({type(exc).__name__})", credential)
+    except aiohttp.ClientError as exc:
+        return _failed(started, "ClientError", f"{type(exc).__name__} talking to {host}", credential)
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    return ProbeResult(latency_ms=latency_ms, chain_id=chain_id, head_block=head)
+
+
+def _failed(started: float, reason: str, details: str, credential: Credential | None) -> ProbeResult:
+    if credential is not None and credential.value:
+        details = details.replace(credential.value, "***")
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    return ProbeResult(latency_ms=latency_ms, reason=reason, error=f"{reason}: {details}")
+
+
+def score(*, healthy: bool, latency_ms: int, blocks_behind: int) -> str:
+    """green: at the head and fast; orange: usable but slow or a little behind; red: anything else."""
+    if not healthy:
+        return "red"
+    if blocks_behind <= GREEN_MAX_BEHIND and latency_ms < GREEN_MAX_LATENCY_MS:
+        return "green"
+    if blocks_behind <= ORANGE_MAX_BEHIND and latency_ms < ORANGE_MAX_LATENCY_MS:
+        return "orange"
+    return "red"
+
+
+def assess(result: ProbeResult, *, expected_chain_id: int | None, best_peer_head: int | None,
+           max_blocks_behind: int) -> Assessment:
+    """Turn a probe into health: it answered, on the right chain, and not too far behind its peers."""
+    if not result.answered:
+        return Assessment(False, None, "red", result.reason, result.error)
+    if expected_chain_id is not None and result.chain_id != expected_chain_id:
+        reason = "ChainIdMismatch"
+        return Assessment(False, None, "red", reason, f"{reason}: expected {expected_chain_id}, got {result.chain_id}")
+    head = result.head_block or 0
+    best = max(head, best_peer_head or 0)
+    behind = best - head
+    if behind > max_blocks_behind:
+        reason = "Lagging"
+        error = f"{reason}: {behind} blocks behind the best endpoint (at most {max_blocks_behind} allowed)"
+        return Assessment(False, behind, "red", reason, error)
+    return Assessment(True, behind, score(healthy=True, latency_ms=result.latency_ms, blocks_behind=behind), "", "")
