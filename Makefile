@@ -47,7 +47,7 @@ gateway-schema:  ## regenerate the gateway's committed GraphQL SDL (a unit test 
 proto:  ## regenerate gRPC stubs from proto/
 	@bash scripts/gen-proto.sh
 
-contracts:  ## recompile contracts/src into contracts/build (and the auth test wallets)
+contracts:  ## recompile contracts/src into contracts/build (and the shared ERC-6492 validator and auth test wallets)
 	@node scripts/build-contracts.mjs
 	@node tests/fixtures/auth/build-contracts.mjs
 

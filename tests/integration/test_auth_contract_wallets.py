@@ -1,68 +1,45 @@
-"""Contract-wallet sign-in on a real chain (anvil): ERC-1271 for deployed wallets, ERC-6492 for counterfactual ones.
+"""Contract-wallet signatures on a real chain (anvil): ERC-1271 for deployed wallets, ERC-6492 for counterfactual ones.
 
 The wallet is ``tests/fixtures/auth/AuthTestAccount.sol`` (accepts its owner key's signatures), created by its
-CREATE2 factory. The deployless ERC-6492 check must accept a wallet that does not exist yet *without*
-deploying it, and refuse signatures its owner did not make.
+CREATE2 factory. The shared verifier (mintplane.common.signatures, used by auth and wallet) must accept a
+wallet that does not exist yet *without* deploying it, and refuse signatures its owner did not make.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-from eth_abi.abi import encode as abi_encode
-from eth_account.messages import defunct_hash_message
-from eth_account.signers.local import LocalAccount
 from fixtures.auth.harness import AuthStack, auth_stack, create_nonce, new_account, sign, snapshot, unique_ip
+from fixtures.auth.smart_wallets import (
+    RPC_URL,
+    connect,
+    deploy,
+    deploy_factory,
+    is_deployed,
+    owner_signature,
+    predict,
+    salt,
+    wrap,
+)
 from web3 import Web3
 from web3.contract import Contract
 
 from mintplane.api.auth.v1 import auth_pb2
-from mintplane.auth.contract_wallets import ContractWalletVerifier
-from mintplane.auth.errors import SignInRejected
-from mintplane.auth.signatures import ERC6492_SUFFIX
+from mintplane.common.signatures import Reason, Rejected, Scheme, SignatureVerifier, Verified
 
 pytestmark = pytest.mark.integration
-
-RPC_URL = os.environ.get("MINTPLANE_ETH_RPC_URL", "http://127.0.0.1:8545")
-CHAIN = "eip155:31337"
-ARTIFACT = Path(__file__).resolve().parents[1] / "fixtures" / "auth" / "AuthTestAccount.json"
-
-
-class Anvil:
-    """RpcEndpoints that always answers the dev chain with anvil."""
-
-    async def rpc_url(self, caip2: str) -> str | None:
-        return RPC_URL if caip2 == CHAIN else None
 
 
 @pytest.fixture(scope="module")
 def w3() -> Web3:
-    web3 = Web3(Web3.HTTPProvider(RPC_URL, request_kwargs={"timeout": 30}))
-    assert web3.is_connected(), f"no JSON-RPC node at {RPC_URL}"
-    web3.eth.default_account = web3.eth.accounts[0]
-    return web3
-
-
-def _contract(w3: Web3, name: str, address: str | None = None) -> Any:
-    compiled = json.loads(ARTIFACT.read_text())["contracts"][name]
-    if address is None:
-        return w3.eth.contract(abi=compiled["abi"], bytecode=compiled["bytecode"])
-    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=compiled["abi"])
+    return connect()
 
 
 @pytest.fixture(scope="module")
 def factory(w3: Web3) -> Contract:
-    tx = _contract(w3, "AuthTestAccountFactory").constructor().transact()
-    receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=60)
-    assert receipt["status"] == 1 and receipt["contractAddress"]
-    contract: Contract = _contract(w3, "AuthTestAccountFactory", receipt["contractAddress"])
-    return contract
+    return deploy_factory(w3)
 
 
 @pytest.fixture(scope="module")
@@ -72,35 +49,18 @@ async def stack() -> AsyncIterator[AuthStack]:
 
 
 @pytest.fixture
-async def verifier() -> AsyncIterator[ContractWalletVerifier]:
-    checker = ContractWalletVerifier(Anvil(), timeout_seconds=10)
+async def verifier() -> AsyncIterator[SignatureVerifier]:
+    checker = SignatureVerifier(timeout_seconds=10)
     yield checker
     await checker.close()
 
 
-def _salt() -> bytes:
-    return os.urandom(32)
+async def _check(verifier: SignatureVerifier, address: str, text: str, signature: bytes) -> Verified | Rejected:
+    return await verifier.verify(text.encode(), signature, address, RPC_URL)
 
 
-def _predict(factory: Contract, owner: LocalAccount, salt: bytes) -> str:
-    return str(factory.functions.predict(owner.address, salt).call()).lower()
-
-
-def _deploy(w3: Web3, factory: Contract, owner: LocalAccount, salt: bytes) -> str:
-    receipt = w3.eth.wait_for_transaction_receipt(factory.functions.deploy(owner.address, salt).transact(), timeout=60)
-    assert receipt["status"] == 1
-    address = _predict(factory, owner, salt)
-    assert len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0
-    return address
-
-
-def _wrap(factory: Contract, owner: LocalAccount, salt: bytes, inner: bytes) -> bytes:
-    calldata = bytes.fromhex(factory.encode_abi("deploy", args=[owner.address, salt]).removeprefix("0x"))
-    return abi_encode(["address", "bytes", "bytes"], [factory.address, calldata, inner]) + ERC6492_SUFFIX
-
-
-def _owner_signature(owner: LocalAccount, text: str) -> bytes:
-    return bytes.fromhex(sign(owner, text)[2:])
+def _not_signer(result: Verified | Rejected) -> bool:
+    return isinstance(result, Rejected) and result.reason is Reason.NOT_SIGNER
 
 
 # ------------------------------------------------------------------------------------------ ERC-1271
@@ -108,7 +68,7 @@ def _owner_signature(owner: LocalAccount, text: str) -> bytes:
 
 async def test_deployed_contract_wallet_signs_in_with_erc1271(stack: AuthStack, w3: Web3, factory: Contract) -> None:
     owner = new_account()
-    wallet = _deploy(w3, factory, owner, _salt())
+    wallet = deploy(w3, factory, owner, salt())
     issued = await create_nonce(stack.stub, wallet)
     signed_in = await stack.stub.SignIn(auth_pb2.SignInRequest(
         message=issued.message, signature=sign(owner, issued.message), ip_address=unique_ip()
@@ -122,7 +82,7 @@ async def test_contract_wallet_refuses_a_stranger_and_keeps_the_nonce(
     stack: AuthStack, w3: Web3, factory: Contract
 ) -> None:
     owner = new_account()
-    wallet = _deploy(w3, factory, owner, _salt())
+    wallet = deploy(w3, factory, owner, salt())
     issued = await create_nonce(stack.stub, wallet)
     ip = unique_ip()
     before = await snapshot(stack.pool, wallet, ip)
@@ -135,70 +95,81 @@ async def test_contract_wallet_refuses_a_stranger_and_keeps_the_nonce(
     assert after["nonces"] == before["nonces"] and [e["result"] for e in after["events"]] == ["bad_signature"]
 
 
-async def test_erc1271_check_against_the_chain(verifier: ContractWalletVerifier, w3: Web3, factory: Contract) -> None:
+async def test_erc1271_check_against_the_chain(verifier: SignatureVerifier, w3: Web3, factory: Contract) -> None:
     owner = new_account()
-    wallet = _deploy(w3, factory, owner, _salt())
+    wallet = deploy(w3, factory, owner, salt())
     text = "any EIP-191 message"
-    digest = bytes(defunct_hash_message(text=text))
-    assert await verifier.is_valid(CHAIN, wallet, digest, _owner_signature(owner, text))
-    assert not await verifier.is_valid(CHAIN, wallet, digest, _owner_signature(new_account(), text))
-    assert not await verifier.is_valid(CHAIN, wallet, digest, b"\x01" * 10)
+    assert await _check(verifier, wallet, text, owner_signature(owner, text)) == Verified(Scheme.ERC1271)
+    assert _not_signer(await _check(verifier, wallet, text, owner_signature(new_account(), text)))
+    assert _not_signer(await _check(verifier, wallet, text, b"\x01" * 10))
     # an address without code accepts nothing through ERC-1271
-    assert not await verifier.is_valid(CHAIN, new_account().address.lower(), digest, _owner_signature(owner, text))
+    assert _not_signer(await _check(verifier, new_account().address.lower(), text, owner_signature(owner, text)))
+    # an EOA's own signature needs no chain at all
+    eoa = new_account()
+    assert await verifier.verify(text.encode(), owner_signature(eoa, text), eoa.address, None) == Verified(Scheme.EOA)
 
 
 # ------------------------------------------------------------------------------------------ ERC-6492
 
 
 async def test_counterfactual_wallet_verifies_with_erc6492_without_being_deployed(
-    verifier: ContractWalletVerifier, w3: Web3, factory: Contract
+    verifier: SignatureVerifier, w3: Web3, factory: Contract
 ) -> None:
-    owner, salt = new_account(), _salt()
-    wallet = _predict(factory, owner, salt)
+    owner, wallet_salt = new_account(), salt()
+    wallet = predict(factory, owner, wallet_salt)
     text = "sign in as a wallet that does not exist yet"
-    digest = bytes(defunct_hash_message(text=text))
 
-    assert await verifier.is_valid(CHAIN, wallet, digest, _wrap(factory, owner, salt, _owner_signature(owner, text)))
-    assert w3.eth.get_code(Web3.to_checksum_address(wallet)) == b""  # the eth_call only simulated the deployment
+    verified = await _check(verifier, wallet, text, wrap(factory, owner, wallet_salt, owner_signature(owner, text)))
+    assert verified == Verified(Scheme.ERC6492, str(factory.address).lower())
+    assert not is_deployed(w3, wallet)  # the eth_call only simulated the deployment
 
-    assert not await verifier.is_valid(
-        CHAIN, wallet, digest, _wrap(factory, owner, salt, _owner_signature(new_account(), text))
+    assert _not_signer(
+        await _check(verifier, wallet, text, wrap(factory, owner, wallet_salt, owner_signature(new_account(), text)))
     )
     # a factory call that deploys some other wallet cannot vouch for this address
     stranger = new_account()
-    assert not await verifier.is_valid(
-        CHAIN, wallet, digest, _wrap(factory, stranger, salt, _owner_signature(stranger, text))
+    assert _not_signer(
+        await _check(verifier, wallet, text, wrap(factory, stranger, wallet_salt, owner_signature(stranger, text)))
     )
 
 
 async def test_erc6492_wrapper_is_checked_against_an_already_deployed_wallet(
-    verifier: ContractWalletVerifier, w3: Web3, factory: Contract
+    verifier: SignatureVerifier, w3: Web3, factory: Contract
 ) -> None:
-    owner, salt = new_account(), _salt()
-    wallet = _deploy(w3, factory, owner, salt)
+    owner, wallet_salt = new_account(), salt()
+    wallet = deploy(w3, factory, owner, wallet_salt)
     text = "deployed since the signature was made"
-    digest = bytes(defunct_hash_message(text=text))
-    assert await verifier.is_valid(CHAIN, wallet, digest, _wrap(factory, owner, salt, _owner_signature(owner, text)))
-    assert not await verifier.is_valid(
-        CHAIN, wallet, digest, _wrap(factory, owner, salt, _owner_signature(new_account(), text))
+    verified = await _check(verifier, wallet, text, wrap(factory, owner, wallet_salt, owner_signature(owner, text)))
+    assert isinstance(verified, Verified) and verified.scheme is Scheme.ERC6492
+    assert _not_signer(
+        await _check(verifier, wallet, text, wrap(factory, owner, wallet_salt, owner_signature(new_account(), text)))
     )
 
 
-async def test_chains_without_an_endpoint_cannot_verify_contract_wallets(verifier: ContractWalletVerifier) -> None:
-    with pytest.raises(SignInRejected) as refused:
-        await verifier.is_valid("eip155:1", new_account().address.lower(), b"\x00" * 32, b"\x01" * 65)
-    assert refused.value.outcome == "bad_signature" and "no RPC endpoint" in refused.value.message
+async def test_chains_without_an_endpoint_cannot_verify_contract_wallets(verifier: SignatureVerifier) -> None:
+    result = await verifier.verify(b"m", b"\x01" * 65, new_account().address.lower(), None)
+    assert isinstance(result, Rejected) and result.reason is Reason.NO_RPC and "no RPC endpoint" in result.detail
+
+
+async def test_the_endpoint_is_only_looked_up_for_contract_wallets(verifier: SignatureVerifier) -> None:
+    lookups: list[str] = []
+
+    async def rpc_url() -> str | None:
+        lookups.append("asked")
+        return None
+
+    eoa = new_account()
+    assert await verifier.verify(b"m", owner_signature(eoa, "m"), eoa.address, rpc_url) == Verified(Scheme.EOA)
+    assert lookups == []
+    assert isinstance(await verifier.verify(b"m", b"\x01" * 70, eoa.address, rpc_url), Rejected)
+    assert lookups == ["asked"]
 
 
 async def test_an_unreachable_endpoint_is_unavailable_not_a_bad_signature() -> None:
-    class Dead:
-        async def rpc_url(self, caip2: str) -> str | None:
-            return "http://127.0.0.1:9"  # discard port: nothing listens
-
-    checker = ContractWalletVerifier(Dead(), timeout_seconds=2)
+    checker = SignatureVerifier(timeout_seconds=2)
     try:
-        with pytest.raises(SignInRejected) as refused:
-            await checker.is_valid(CHAIN, new_account().address.lower(), b"\x00" * 32, b"\x01" * 65)
+        result = await checker.verify(b"m", b"\x01" * 65, new_account().address.lower(), "http://127.0.0.1:9")
     finally:
         await checker.close()
-    assert refused.value.outcome == "unavailable"
+    assert isinstance(result, Rejected) and result.reason is Reason.UNAVAILABLE
+    assert "127.0.0.1:9" not in result.detail  # endpoint URLs may carry provider keys: never shown

@@ -1,5 +1,6 @@
 """Contract wallets (EIP-1271) link too: a smart-account is deployed on the dev stack's anvil, its owner
-signs the link message, and the wallet service asks the contract whether the signature is valid."""
+signs the link message, and the wallet service asks the contract whether the signature is valid. Wallets not
+deployed yet (ERC-6492) are covered, through auth and directly, in test_auth_first_signin_erc6492.py."""
 
 from __future__ import annotations
 
@@ -128,3 +129,33 @@ async def test_contract_wallet_links_with_its_owners_signature(
     assert linked.created
     assert linked.wallet.wallet_type == pb.WALLET_TYPE_CONTRACT
     assert linked.wallet.address == smart.lower() and linked.wallet.checksum_address == smart
+
+
+async def test_an_unreachable_chain_endpoint_is_unavailable_and_recorded() -> None:
+    """A contract-wallet check that cannot reach the chain is retryable, not a wrong signature."""
+    settings = WalletSettings(
+        grpc_port=0, link_chain_rpc_urls={"eip155:31337": "http://127.0.0.1:9"}, link_rpc_timeout_seconds=2
+    )
+    resources = await Resources.open(settings, NEEDS, name="wallet-rpc-down-test")
+    built = await build_server(settings, resources)
+    await built.server.start()
+    user = uuid.uuid4()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{built.port}") as channel:
+            service = wallet_pb2_grpc.WalletServiceStub(channel)
+            challenge = await service.CreateLinkChallenge(pb.CreateLinkChallengeRequest(
+                user_id=str(user), address=Account.create().address, chain=common_pb2.ChainRef(caip2="eip155:31337"),
+                domain="localhost"))
+            with pytest.raises(grpc.aio.AioRpcError) as caught:  # not an EOA's signature: the chain must answer
+                await service.LinkWallet(pb.LinkWalletRequest(
+                    user_id=str(user), message=challenge.message, signature="0x" + "01" * 70))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "127.0.0.1:9" not in (caught.value.details() or "")
+        reason = await resources.pg.fetchval(
+            "SELECT verification_data->>'reason' FROM wallet.wallet_verifications WHERE user_id = $1", user
+        )
+        assert reason == "rpc_unavailable"
+    finally:
+        await resources.pg.execute("DELETE FROM wallet.wallet_verifications WHERE user_id = $1", user)
+        await built.server.stop(None)
+        await resources.close()

@@ -1,6 +1,7 @@
-"""Small pieces of the auth service that need nothing running: signature decoding and ERC-6492 unwrapping,
-refresh tokens, page tokens, the outcome -> status/result tables, the RPC endpoint fallback, and the
-first-login race (fakes of the service's own Identity interface)."""
+"""Small pieces of the auth service that need nothing running: signature decoding and ERC-6492 unwrapping
+(shared with the wallet service through mintplane.common.signatures), how the shared verifier's refusals
+become sign-in outcomes, refresh tokens, page tokens, the outcome -> status/result tables, the RPC endpoint
+fallback, and the first-login race (fakes of the service's own Identity interface)."""
 
 from __future__ import annotations
 
@@ -21,21 +22,32 @@ from mintplane.auth.errors import LOGIN_RESULT, Outcome, SignInRejected, outcome
 from mintplane.auth.pagination import decode_token, encode_token, fingerprint, page_size
 from mintplane.auth.repository import Cursor
 from mintplane.auth.settings import AuthSettings
-from mintplane.auth.signatures import ERC6492_SUFFIX, decode_signature, is_erc6492, unwrap_erc6492
-from mintplane.auth.signin import ClientInfo, SignInFlow, client_info
+from mintplane.auth.signin import ClientInfo, SignInFlow, _rejection, client_info
 from mintplane.auth.siwe_message import SignedMessage
 from mintplane.auth.tokens import hash_refresh_token, is_refresh_token_shaped, new_refresh_token
 from mintplane.common.errors import InvalidArgument
+from mintplane.common.signatures import (
+    ERC6492_SUFFIX,
+    MalformedSignature,
+    Reason,
+    Rejected,
+    is_erc6492,
+    parse_signature_hex,
+    unwrap_erc6492,
+)
 
 pytestmark = pytest.mark.unit
 
 
 def test_signature_decoding_limits() -> None:
-    assert decode_signature("0x" + "ab" * 65, 4096) == b"\xab" * 65
+    assert parse_signature_hex("0x" + "ab" * 65, max_bytes=4096) == b"\xab" * 65
     for bad in ("", "0x", "ab" * 65, "0xabc", "0x" + "zz" * 65, "0x" + "00" * 5000):
-        with pytest.raises(SignInRejected) as rejected:
-            decode_signature(bad, 4096)
-        assert rejected.value.outcome is Outcome.MALFORMED
+        with pytest.raises(MalformedSignature):
+            parse_signature_hex(bad, max_bytes=4096)
+    # the wallet service also takes bare hex; the limit still applies before decoding
+    assert parse_signature_hex("ab" * 65, require_prefix=False) == b"\xab" * 65
+    with pytest.raises(MalformedSignature, match="longer than 100 bytes"):
+        parse_signature_hex("00" * 101, max_bytes=100, require_prefix=False)
 
 
 def test_erc6492_wrapper() -> None:
@@ -43,11 +55,27 @@ def test_erc6492_wrapper() -> None:
     wrapped = abi_encode(["address", "bytes", "bytes"], [factory, b"\xde\xad", b"\x01" * 65]) + ERC6492_SUFFIX
     assert is_erc6492(wrapped) and not is_erc6492(b"\x01" * 65) and not is_erc6492(ERC6492_SUFFIX)
     unwrapped = unwrap_erc6492(wrapped)
+    assert unwrapped is not None
     assert (unwrapped.factory, unwrapped.factory_calldata, unwrapped.inner_signature) == (
         factory, b"\xde\xad", b"\x01" * 65
     )
-    with pytest.raises(SignInRejected):
-        unwrap_erc6492(b"\xff" * 40 + ERC6492_SUFFIX)
+    assert unwrap_erc6492(b"\xff" * 40 + ERC6492_SUFFIX) is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "outcome", "status"),
+    [
+        (Reason.MALFORMED, Outcome.MALFORMED, grpc.StatusCode.INVALID_ARGUMENT),
+        (Reason.NOT_SIGNER, Outcome.BAD_SIGNATURE, grpc.StatusCode.UNAUTHENTICATED),
+        (Reason.NO_RPC, Outcome.BAD_SIGNATURE, grpc.StatusCode.UNAUTHENTICATED),
+        (Reason.UNAVAILABLE, Outcome.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_verifier_refusals_map_to_sign_in_outcomes(reason: Reason, outcome: Outcome, status: grpc.StatusCode) -> None:
+    rejected = _rejection(Rejected(reason, "detail"), "eip155:8453")
+    assert rejected.outcome is outcome and rejected.to_domain_error().code == status
+    if reason in (Reason.NO_RPC, Reason.UNAVAILABLE):
+        assert "eip155:8453" in rejected.message
 
 
 def test_refresh_tokens_are_random_prefixed_and_stored_as_sha256() -> None:
@@ -136,7 +164,7 @@ async def test_a_lost_first_login_race_signs_in_as_the_winner() -> None:
     identity = _Identity(winner=str(uuid.uuid4()))
     flow = SignInFlow(
         settings=AuthSettings(), repo=None, limiter=None, identity=identity,  # type: ignore[arg-type]
-        contract_wallets=None, cache=_Lock(), issuer=None,  # type: ignore[arg-type]
+        signatures=None, endpoints=None, cache=_Lock(), issuer=None,  # type: ignore[arg-type]
     )
     signed = SignedMessage(parsed=None, text="m", address="0x" + "1" * 40, domain="d", caip2="eip155:1", nonce="n")
     user_id, is_new = await flow._resolve_user(signed, "0x", ClientInfo(None, None, None))

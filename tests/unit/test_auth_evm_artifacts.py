@@ -1,4 +1,4 @@
-"""The auth service's EVM artifacts (the deployless ERC-6492 validator it runs, the test wallet) are exactly
+"""The EVM artifacts (the deployless ERC-6492 validator auth and wallet run, the test wallet) are exactly
 what their Solidity sources compile to with the pinned solc, so nobody ships bytecode no one can rebuild."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mintplane.auth.contract_wallets import VALIDATOR_ARTIFACT, validator_creation_code
+from mintplane.common.signatures import VALIDATOR_ARTIFACT, validator_creation_code
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ def test_artifacts_are_fresh() -> None:
 
 def test_validator_is_loaded_from_its_artifact() -> None:
     artifact = json.loads(VALIDATOR_ARTIFACT.read_text())
-    assert artifact["source"] == "services/mintplane/auth/evm/ValidateSigOffchain.sol"
+    assert artifact["source"] == "services/mintplane/common/evm/ValidateSigOffchain.sol"
     assert artifact["settings"]["metadata"] == {"bytecodeHash": "none"}
     constructor = next(e for e in artifact["contracts"]["ValidateSigOffchain"]["abi"] if e["type"] == "constructor")
     assert [i["type"] for i in constructor["inputs"]] == ["address", "bytes32", "bytes"]

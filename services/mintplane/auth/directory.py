@@ -1,8 +1,8 @@
 """What auth asks other services: who owns an address (wallet), create users (user), chain RPC (registry).
 
-The sign-in flow depends on the :class:`Identity` and :class:`~mintplane.auth.contract_wallets.RpcEndpoints`
-protocols, not on gRPC, so unit tests can swap in fakes of these interfaces. The gRPC implementations map
-transport failures to UNAVAILABLE (retryable) with the name of the service that failed.
+The sign-in flow depends on the :class:`Identity` and :class:`RpcEndpoints` protocols, not on gRPC, so unit
+tests can swap in fakes of these interfaces. The gRPC implementations map transport failures to UNAVAILABLE
+(retryable) with the name of the service that failed.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ class Identity(Protocol):
         self, *, user_id: str, message: str, signature: str, ip_address: str, user_agent: str
     ) -> bool:
         """Link the message's signer to the user; False when the address is already another user's."""
+
+
+class RpcEndpoints(Protocol):
+    """Where to send JSON-RPC for a chain (contract-wallet signature checks); None when none is known."""
+
+    async def rpc_url(self, caip2: str) -> str | None: ...
 
 
 def _unavailable(service: str, exc: grpc.aio.AioRpcError) -> Unavailable:

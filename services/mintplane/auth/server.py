@@ -6,7 +6,6 @@ import grpc
 
 from mintplane.api.auth.v1 import auth_pb2, auth_pb2_grpc
 from mintplane.auth.cache import SessionCache
-from mintplane.auth.contract_wallets import ContractWalletVerifier
 from mintplane.auth.directory import GrpcIdentity, Identity, RegistryRpcEndpoints
 from mintplane.auth.handlers import AuthDomain, AuthServicer
 from mintplane.auth.keys import KeySet
@@ -21,6 +20,7 @@ from mintplane.common.grpc_server import BuiltServer
 from mintplane.common.grpc_server import build_server as build_grpc_server
 from mintplane.common.service import Needs, Resources
 from mintplane.common.settings import ServiceSettings
+from mintplane.common.signatures import SignatureVerifier
 
 NEEDS = Needs(postgres=True, redis=True)
 SERVICE_NAME = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
@@ -43,10 +43,10 @@ def build_domain(
         channels["chain_registry"], timeout=settings.auth_rpc_timeout_seconds,
         fallback_url=settings.eth_rpc_url if settings.auth_dev_rpc_fallback else None,
     )
-    contract_wallets = ContractWalletVerifier(endpoints, timeout_seconds=settings.auth_rpc_timeout_seconds)
+    signatures = SignatureVerifier(timeout_seconds=settings.auth_rpc_timeout_seconds)
 
     async def close() -> None:
-        await contract_wallets.close()
+        await signatures.close()
         for channel in channels.values():
             await channel.close(None)
 
@@ -61,8 +61,8 @@ def build_domain(
     return AuthDomain(
         nonces=NonceIssuer(settings=settings, repo=repo, limiter=limiter),
         sign_in=SignInFlow(
-            settings=settings, repo=repo, limiter=limiter, identity=identity, contract_wallets=contract_wallets,
-            cache=cache, issuer=issuer,
+            settings=settings, repo=repo, limiter=limiter, identity=identity, signatures=signatures,
+            endpoints=endpoints, cache=cache, issuer=issuer,
         ),
         sessions=SessionService(settings=settings, repo=repo, cache=cache, issuer=issuer, identity=identity),
         keys=keys,

@@ -20,29 +20,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from eth_account.messages import defunct_hash_message
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from mintplane.auth.cache import SessionCache
-from mintplane.auth.contract_wallets import ContractWalletVerifier
-from mintplane.auth.directory import Identity, UserState
+from mintplane.auth.directory import Identity, RpcEndpoints, UserState
 from mintplane.auth.errors import Outcome, SignInRejected
 from mintplane.auth.ratelimit import AttemptLimiter
 from mintplane.auth.repository import AuthRepository, LoginEventRecord, NewSession, SessionRecord
 from mintplane.auth.settings import AuthSettings
-from mintplane.auth.signatures import EOA_SIGNATURE_BYTES, decode_signature
 from mintplane.auth.siwe_message import (
     MessagePolicy,
     SignedMessage,
     check_message,
     parse_message,
     sniff_address,
-    verify_eoa_signature,
 )
 from mintplane.auth.tokens import IssuedTokens, TokenIssuer, new_refresh_token
 from mintplane.common.errors import DomainError, Unavailable
 from mintplane.common.log import get_logger
+from mintplane.common.signatures import MalformedSignature, Reason, Rejected, SignatureVerifier, parse_signature_hex
 
 log = get_logger(__name__)
 
@@ -113,7 +110,7 @@ class SignInResult:
 class SignInFlow:
     def __init__(
         self, *, settings: AuthSettings, repo: AuthRepository, limiter: AttemptLimiter, identity: Identity,
-        contract_wallets: ContractWalletVerifier, cache: SessionCache, issuer: TokenIssuer,
+        signatures: SignatureVerifier, endpoints: RpcEndpoints, cache: SessionCache, issuer: TokenIssuer,
         clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
@@ -121,7 +118,8 @@ class SignInFlow:
         self._repo = repo
         self._limiter = limiter
         self._identity = identity
-        self._contract_wallets = contract_wallets
+        self._signatures = signatures
+        self._endpoints = endpoints
         self._cache = cache
         self._issuer = issuer
         self._clock = clock
@@ -159,7 +157,10 @@ class SignInFlow:
             await self._limit("signin-ip", client.ip_address)
         signed = parse_message(message, self._policy)
         attempt.account_id, attempt.domain, attempt.chain_id = signed.address, signed.domain, signed.caip2
-        raw_signature = decode_signature(signature, self._settings.auth_max_signature_bytes)
+        try:
+            raw_signature = parse_signature_hex(signature, max_bytes=self._settings.auth_max_signature_bytes)
+        except MalformedSignature as exc:
+            raise SignInRejected(Outcome.MALFORMED, str(exc)) from None
         await self._limit("signin-address", signed.address)
 
         now = self._clock()
@@ -205,11 +206,17 @@ class SignInFlow:
             raise SignInRejected(Outcome.NONCE_EXPIRED, "nonce has expired; request a new one")
 
     async def _check_signature(self, signed: SignedMessage, raw: bytes) -> None:
-        if len(raw) == EOA_SIGNATURE_BYTES and verify_eoa_signature(signed, raw):
-            return
-        message_hash = bytes(defunct_hash_message(text=signed.text))
-        if not await self._contract_wallets.is_valid(signed.caip2, signed.address, message_hash, raw):
-            raise SignInRejected(Outcome.BAD_SIGNATURE, "signature was not made by the message's address")
+        """EOA recovery first (no I/O); the chain registry is asked for an endpoint only for contract wallets."""
+
+        async def rpc_url() -> str | None:
+            return await self._endpoints.rpc_url(signed.caip2)
+
+        result = await self._signatures.verify(signed.text.encode("utf-8"), raw, signed.address, rpc_url)
+        if isinstance(result, Rejected):
+            raise _rejection(result, signed.caip2)
+        if result.is_contract:
+            log.info("contract-wallet signature", scheme=result.scheme.value, chain=signed.caip2,
+                     address=signed.address, factory=result.factory)
 
     async def _resolve_user(self, signed: SignedMessage, signature: str, client: ClientInfo) -> tuple[str, bool]:
         """The address's user; on a first login create one and link the address (once, across replicas)."""
@@ -263,3 +270,18 @@ class SignInFlow:
         except Exception:
             log.exception("could not record a failed sign-in", outcome=outcome.value)
         log.info("sign-in refused", outcome=outcome.value, address=attempt.account_id, reason=message[:200])
+
+
+def _rejection(rejected: Rejected, caip2: str) -> SignInRejected:
+    """The shared verifier's refusal as this service's outcome and client message."""
+    if rejected.reason is Reason.MALFORMED:
+        return SignInRejected(Outcome.MALFORMED, rejected.detail)
+    if rejected.reason is Reason.UNAVAILABLE:
+        return SignInRejected(Outcome.UNAVAILABLE, f"the RPC endpoint of {caip2} did not answer; try again")
+    if rejected.reason is Reason.NO_RPC:
+        return SignInRejected(
+            Outcome.BAD_SIGNATURE,
+            f"the signature is not the address's own key, and contract-wallet signatures cannot be checked on "
+            f"{caip2}: no RPC endpoint is registered for it",
+        )
+    return SignInRejected(Outcome.BAD_SIGNATURE, "signature was not made by the message's address")

@@ -1,7 +1,7 @@
 """EIP-4361 messages: build them for CreateNonce, parse and check them for SignIn (no I/O).
 
 Parsing and field validation are the ``siwe`` library's (its regex parser by default, its ABNF grammar on
-request); EOA signer recovery is eth-account's. What siwe leaves to applications is here:
+request); signatures are checked by mintplane.common.signatures. What siwe leaves to applications is here:
 size and character limits (before any parser runs), a byte-for-byte round trip (the text that was signed
 is exactly what the parsed fields describe, so the regex parser's leniency cannot smuggle anything), the
 domain allow-list, the URI's origin, the chain, and Issued At / Not Before / Expiration Time with a
@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
-from eth_utils.exceptions import ValidationError as EthValidationError
 from pydantic import ValidationError
 
 from mintplane.auth.errors import Outcome, SignInRejected
 from mintplane.auth.settings import AuthSettings
+from mintplane.common.signatures import eip191_digest, is_eoa_signer
 
 with warnings.catch_warnings():
     # siwe 4.4's grammar redefines RFC 5234 core rules and abnf 2.8 warns about it once, at import.
@@ -205,17 +202,11 @@ def sniff_address(text: str) -> str | None:
 def verify_eoa_signature(message: SignedMessage, signature: bytes) -> bool:
     """Does an EIP-191 personal_sign signature over the exact text recover to the message's address?
 
-    Recovery is eth-account's (native through coincurve). siwe's own ``SiweMessage.verify`` does the same
-    recovery but builds a ``Web3`` object on every call, which costs more than parsing and recovering
-    together (bench/auth_siwe.py measures both); its domain, nonce and time checks are done above, with the
-    skew allowance it lacks. The canonical round trip in :func:`parse_message` guarantees the text signed
-    is the text siwe would re-serialise.
+    The sign-in flow asks :class:`~mintplane.common.signatures.SignatureVerifier` (which tries this first,
+    then ERC-6492/1271); this pure form is the EOA step alone, for benchmarks and tests. The canonical round
+    trip in :func:`parse_message` guarantees the text signed is the text siwe would re-serialise.
     """
-    try:
-        recovered = Account.recover_message(encode_defunct(text=message.text), signature=signature)
-    except (ValueError, IndexError, BadSignature, EthValidationError):
-        return False  # not a recoverable (r, s, v): no key signed this
-    return str(recovered).lower() == message.address
+    return is_eoa_signer(eip191_digest(message.text.encode("utf-8")), signature, message.address)
 
 
 # ------------------------------------------------------------------------------------------- building

@@ -18,10 +18,18 @@ from pydantic import ValidationError
 
 from mintplane.api.wallet.v1 import wallet_pb2
 from mintplane.common import pagination
-from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from mintplane.common.log import get_logger
+from mintplane.common.signatures import (
+    MalformedSignature,
+    Reason,
+    Rejected,
+    SignatureVerifier,
+    Verified,
+    parse_signature_hex,
+)
 from mintplane.wallet import addresses, convert, proof
-from mintplane.wallet.repository import Attempt, Audit, ContractWallets, LinkRefused, NewLink, WalletRepository
+from mintplane.wallet.repository import Attempt, Audit, LinkRefused, NewLink, WalletRepository
 
 log = get_logger(__name__)
 
@@ -72,13 +80,15 @@ class Challenge:
 
 class Wallets:
     def __init__(
-        self, repository: WalletRepository, contracts: ContractWallets, policy: proof.LinkPolicy,
-        *, challenge_ttl: timedelta,
+        self, repository: WalletRepository, signatures: SignatureVerifier, rpc_urls: dict[str, str],
+        policy: proof.LinkPolicy, *, challenge_ttl: timedelta, max_signature_bytes: int,
     ) -> None:
         self._repo = repository
-        self._contracts = contracts
+        self._signatures = signatures
+        self._rpc_urls = dict(rpc_urls)
         self._policy = policy
         self._challenge_ttl = challenge_ttl
+        self._max_signature_bytes = max_signature_bytes
 
     # ---------------------------------------------------------------------------------------- proofs
 
@@ -97,28 +107,27 @@ class Wallets:
             raise InvalidArgument(f"cannot build the message: {str(exc).splitlines()[-1][:200]}") from None
         return Challenge(text, nonce, issued, expires)
 
-    async def _verify(self, user_id: uuid.UUID, message: str, signature: str) -> tuple[proof.LinkProof, str]:
-        """The checked proof and the wallet type it proves ("eoa" or "contract")."""
+    async def _verify(self, user_id: uuid.UUID, message: str, signature: str) -> tuple[proof.LinkProof, Verified]:
+        """The checked proof and the signature scheme that proves it (EOA, ERC-1271 or ERC-6492)."""
         parsed = proof.parse(message, self._policy)
         proof.check(parsed, user_id, datetime.now(UTC), self._policy)
-        raw = proof.signature_bytes(signature)
-        if proof.recover_signer(parsed.text, raw) == parsed.address:
-            return parsed, "eoa"
-        if self._contracts.supports(parsed.chain) and await self._contracts.is_valid_signature(
-            parsed.chain, parsed.address, proof.eip191_hash(parsed.text), raw
-        ):
-            return parsed, "contract"
-        raise proof.ProofRejected(
-            "signer_mismatch",
-            Unauthenticated(f"the message was not signed by {addresses.checksum(parsed.address)}"),
+        try:
+            raw = parse_signature_hex(signature, max_bytes=self._max_signature_bytes, require_prefix=False)
+        except MalformedSignature as exc:
+            raise proof.ProofRejected("malformed", InvalidArgument(str(exc))) from None
+        result = await self._signatures.verify(
+            parsed.text.encode("utf-8"), raw, parsed.address, self._rpc_urls.get(parsed.chain)
         )
+        if isinstance(result, Rejected):
+            raise _refusal(result, parsed)
+        return parsed, result
 
     async def link(
         self, user_id: uuid.UUID, message: str, signature: str, connector_name: str, label_text: str,
         make_primary: bool, who: Audit,
     ) -> tuple[wallet_pb2.Wallet, bool]:
         try:
-            parsed, wallet_type = await self._verify(user_id, message, signature)
+            parsed, verified = await self._verify(user_id, message, signature)
         except proof.ProofRejected as refused:
             partial = _best_effort_fields(message)
             await self._repo.record_failure(
@@ -127,6 +136,7 @@ class Wallets:
             )
             log.info("wallet link refused", user_id=str(user_id), reason=refused.reason)
             raise refused.error from None
+        wallet_type = "contract" if verified.is_contract else "eoa"
         new = NewLink(
             user_id=user_id, address=parsed.address, chain=parsed.chain,
             account_id=addresses.account_id(parsed.chain, parsed.address), wallet_type=wallet_type,
@@ -135,7 +145,8 @@ class Wallets:
         )
         attempt = Attempt(
             user_id, parsed.address, parsed.nonce, parsed.expires_at,
-            {**parsed.summary(), "connector": new.connector, "wallet_type": wallet_type, "message": parsed.text,
+            {**parsed.summary(), "connector": new.connector, "wallet_type": wallet_type,
+             "signature_scheme": verified.scheme.value, "factory": verified.factory, "message": parsed.text,
              "signature": signature.strip()},
         )
         try:
@@ -194,6 +205,20 @@ class Wallets:
             last = rows[-1]
             next_token = pagination.encode("wallet_activity", scope, pagination.Cursor(last["created_at"], last["id"]))
         return [convert.activity(row) for row in rows], next_token
+
+
+def _refusal(rejected: Rejected, parsed: proof.LinkProof) -> proof.ProofRejected:
+    """The shared verifier's refusal as a recorded reason and the caller's gRPC error."""
+    if rejected.reason is Reason.MALFORMED:
+        return proof.ProofRejected("malformed", InvalidArgument(rejected.detail))
+    if rejected.reason is Reason.UNAVAILABLE:
+        return proof.ProofRejected(
+            "rpc_unavailable", Unavailable(f"the RPC endpoint of {parsed.chain} did not answer; try again")
+        )
+    detail = f"the message was not signed by {addresses.checksum(parsed.address)}"
+    if rejected.reason is Reason.NO_RPC:
+        detail += f" (contract-wallet signatures cannot be checked on {parsed.chain}: no RPC endpoint is configured)"
+    return proof.ProofRejected("signer_mismatch", Unauthenticated(detail))
 
 
 def _best_effort_fields(message: str) -> dict[str, str]:

@@ -1,12 +1,13 @@
 """Proofs of control of an address: EIP-4361 (Sign-In with Ethereum) messages signed with EIP-191.
 
-Pure functions, no I/O: parse a message, check it against the request and the clock, recover the signer,
-and build the challenge message CreateLinkChallenge hands out. Each refusal carries a short `reason` code
-(stored with the attempt in wallet_verifications) and the gRPC error the caller sees.
+Pure functions, no I/O: parse a message, check it against the request and the clock, and build the
+challenge message CreateLinkChallenge hands out. Each refusal carries a short `reason` code (stored with
+the attempt in wallet_verifications) and the gRPC error the caller sees.
 
 Parsing uses the `siwe` package's regex parser (`abnf=False`): the same grammar checks, ~10x faster than
-its ABNF parser (DESIGN 7). The signature is checked over the exact text the wallet signed, not over a
-re-serialization, so what is verified is what the user saw.
+its ABNF parser (DESIGN 7). The signature is checked (by mintplane.common.signatures: EOA, ERC-1271,
+ERC-6492) over the exact text the wallet signed, not over a re-serialization, so what is verified is what
+the user saw.
 
 What binds a proof to *this* user: a `urn:mintplane:user:<user id>` entry in the message's Resources.
 Without it, a signed message could be replayed by whoever obtained it to link the victim's address to
@@ -18,7 +19,6 @@ which knows how many wallets the user has).
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 import uuid
@@ -26,8 +26,6 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from eth_account import Account
-from eth_account.messages import defunct_hash_message, encode_defunct
 from pydantic import ValidationError
 
 from mintplane.common.errors import DomainError, InvalidArgument, PermissionDenied, Unauthenticated
@@ -40,9 +38,7 @@ with warnings.catch_warnings():
 
 USER_URN_PREFIX = "urn:mintplane:user:"
 MESSAGE_MAX = 4096
-SIGNATURE_MAX_BYTES = 2048  # EOA signatures are 65 bytes; contract wallets (EIP-1271) may send more
 STATEMENT = "Link this wallet to your mintplane account. Signing is free: it sends no transaction."
-_SIGNATURE = re.compile(r"^(0x)?([0-9a-fA-F]{2})+$")
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -155,32 +151,6 @@ def check(proof: LinkProof, user_id: uuid.UUID, now: datetime, policy: LinkPolic
         raise ProofRejected(
             "user_mismatch", PermissionDenied("the signed message links the wallet to another user")
         )
-
-
-def signature_bytes(signature: str) -> bytes:
-    value = signature.strip()
-    if not _SIGNATURE.match(value):
-        raise ProofRejected("malformed", InvalidArgument("signature must be 0x-prefixed hex"))
-    raw = bytes.fromhex(value.removeprefix("0x").removeprefix("0X"))
-    if len(raw) > SIGNATURE_MAX_BYTES:
-        raise ProofRejected("malformed", InvalidArgument(f"signature may be at most {SIGNATURE_MAX_BYTES} bytes"))
-    return raw
-
-
-def recover_signer(text: str, signature: bytes) -> str | None:
-    """The EOA that signed `text` with EIP-191 personal_sign (lowercase), or None if none could have."""
-    if len(signature) != 65:
-        return None
-    try:
-        signer = Account.recover_message(encode_defunct(text=text), signature=signature)
-    except Exception:  # eth-account raises several types for a malformed v/r/s: all mean "no signer"
-        return None
-    return str(signer).lower()
-
-
-def eip191_hash(text: str) -> bytes:
-    """The digest EIP-1271 contract wallets are asked to validate (the EIP-191 hash of the message)."""
-    return bytes(defunct_hash_message(text=text))
 
 
 def new_nonce() -> str:

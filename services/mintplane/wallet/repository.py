@@ -1,4 +1,5 @@
-"""PostgreSQL (schema `wallet`) and chain access of the wallet service: the only module with SQL or web3.
+"""PostgreSQL (schema `wallet`) of the wallet service: the only module with SQL (signature checks that need
+the chain are mintplane.common.signatures').
 
 Invariants and how they hold under concurrency:
 - one primary wallet per user: every mutation of a user's wallets first takes a transaction-scoped
@@ -22,9 +23,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from eth_abi.abi import encode as abi_encode
-from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import Web3Exception
 
 from mintplane.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied, Unauthenticated
 from mintplane.common.log import get_logger
@@ -344,36 +342,3 @@ class WalletRepository:
                 *params,
             )
         )
-
-
-class ContractWallets:
-    """EIP-1271 checks against contract wallets, on chains with a configured RPC endpoint.
-
-    Each check opens and closes its own HTTP session: contract-wallet links are rare, and no session is
-    left for a shutdown hook to close."""
-
-    MAGIC_VALUE = bytes.fromhex("1626ba7e")  # also the selector of isValidSignature(bytes32,bytes)
-
-    def __init__(self, rpc_urls: dict[str, str], *, timeout_seconds: float = 5.0) -> None:
-        self._rpc_urls = dict(rpc_urls)
-        self._timeout = timeout_seconds
-
-    def supports(self, chain: str) -> bool:
-        return chain in self._rpc_urls
-
-    async def is_valid_signature(self, chain: str, address: str, digest: bytes, signature: bytes) -> bool:
-        """True when the contract at `address` answers the EIP-1271 magic value for (digest, signature)."""
-        provider = AsyncHTTPProvider(self._rpc_urls[chain], request_kwargs={"timeout": self._timeout})
-        w3 = AsyncWeb3(provider)
-        target = AsyncWeb3.to_checksum_address(address)
-        try:
-            if not await w3.eth.get_code(target):
-                return False  # an EOA (or nothing): only ecrecover could have proven it
-            data = self.MAGIC_VALUE + abi_encode(["bytes32", "bytes"], [digest, signature])
-            result = bytes(await w3.eth.call({"to": target, "data": data}))
-        except (Web3Exception, OSError, ValueError, TimeoutError) as exc:
-            log.warning("EIP-1271 check failed", chain_id=chain, address=address, error=str(exc)[:200])
-            return False
-        finally:
-            await provider.disconnect()
-        return len(result) >= 32 and result[:4] == self.MAGIC_VALUE

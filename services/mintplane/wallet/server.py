@@ -7,10 +7,11 @@ from mintplane.common.grpc_server import BuiltServer
 from mintplane.common.grpc_server import build_server as build_grpc_server
 from mintplane.common.service import Needs, Resources
 from mintplane.common.settings import ServiceSettings
+from mintplane.common.signatures import SignatureVerifier
 from mintplane.wallet.domain import Wallets
 from mintplane.wallet.handlers import WalletServicer
 from mintplane.wallet.proof import LinkPolicy, host_of
-from mintplane.wallet.repository import ContractWallets, WalletRepository
+from mintplane.wallet.repository import WalletRepository
 from mintplane.wallet.settings import WalletSettings
 
 NEEDS = Needs(postgres=True)
@@ -24,9 +25,12 @@ async def build_server(settings: ServiceSettings, resources: Resources) -> Built
         max_age=timedelta(seconds=own.link_max_age_seconds),
         clock_skew=timedelta(seconds=own.link_clock_skew_seconds),
     )
+    signatures = SignatureVerifier(timeout_seconds=own.link_rpc_timeout_seconds)
+    resources.add_closer(signatures.close)
     wallets = Wallets(
-        WalletRepository(resources.pg), ContractWallets(own.link_chain_rpc_urls), policy,
+        WalletRepository(resources.pg), signatures, own.link_chain_rpc_urls, policy,
         challenge_ttl=timedelta(seconds=own.link_challenge_ttl_seconds),
+        max_signature_bytes=own.link_max_signature_bytes,
     )
     servicer = WalletServicer(wallets)
     return build_grpc_server(

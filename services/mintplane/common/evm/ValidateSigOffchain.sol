@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 /// @title Deployless ERC-6492 / ERC-1271 / ECDSA signature check
-/// @notice Never deployed. The auth service runs it with `eth_call` and no `to`: the call data is this
+/// @notice Never deployed. mintplane.common.signatures runs it with `eth_call` and no `to`: the call data is this
 /// contract's creation code followed by `abi.encode(signer, hash, signature)`, and the call returns one
 /// byte, 0x01 when the signature is valid for `signer` and 0x00 otherwise (the calling convention of the
 /// ERC-6492 reference "ValidateSigOffchain"). Because it only ever runs inside `eth_call`, the factory
