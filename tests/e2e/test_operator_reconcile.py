@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
+from aiohttp import web
 
 from mintplane.api.chain_registry.v1 import chain_registry_pb2 as pb
 from mintplane.api.chain_registry.v1 import chain_registry_pb2_grpc as pb_grpc
@@ -416,6 +418,70 @@ async def test_api_key_is_used_for_probes_and_never_published(
     assert registered.auth_secret_ref == f"secret://{namespace}/rpc-key/token"
     assert key not in json.dumps(endpoint)
     assert key not in str(config)
+    assert all(key not in message for message in await cluster.event_messages(namespace))
+    assert key not in operator.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+async def keyed_proxy(chain_node: Anvil) -> AsyncIterator[tuple[str, str, list[str]]]:
+    """A JSON-RPC front for the anvil node that answers only when the key arrives in header x-api-key or
+    query parameter apikey (the two ways providers ask for it); yields its URL, the key, and how each
+    request carried it."""
+    key = f"k-{uuid.uuid4().hex}"
+    carried: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        how = ""
+        if request.headers.get("x-api-key") == key:
+            how = "header"
+        elif request.query.get("apikey") == key:
+            how = "query"
+        carried.append(how)
+        if not how:
+            return web.Response(status=401, text="missing or wrong API key")
+        async with upstream.post(chain_node.url, data=await request.read(),
+                                 headers={"Content-Type": "application/json"}) as answer:
+            return web.Response(body=await answer.read(), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/rpc", handle)
+    runner = web.AppRunner(app)
+    async with aiohttp.ClientSession() as upstream:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            yield f"http://127.0.0.1:{runner.addresses[0][1]}/rpc?network=test", key, carried
+        finally:
+            await runner.cleanup()
+
+
+@pytest.mark.parametrize(("auth", "param", "registry_type"), [
+    ("header", "x-api-key", pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER),
+    ("query", "apikey", pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY),
+])
+async def test_header_and_query_keys_reach_the_endpoint_and_the_registry(
+    cluster: Cluster, namespace: str, chain_node: Anvil, stub: pb_grpc.ChainRegistryServiceStub,
+    operator: OperatorProcess, keyed_proxy: tuple[str, str, list[str]], auth: str, param: str, registry_type: int,
+) -> None:
+    url, key, carried = keyed_proxy
+    await cluster.create_secret(namespace, "provider", {"apiKey": key})
+    await cluster.create("chains", namespace, chain_body("net", chain_node.chain_id))
+    await cluster.create("chainendpoints", namespace, endpoint_body(
+        "keyed", "net", url, authType=auth, authParam=param, secretRef={"name": "provider"}))
+
+    async def probed() -> dict[str, Any]:
+        found = await cluster.get("chainendpoints", namespace, "keyed")
+        return found if (found or {}).get("status", {}).get("healthy") else {}
+
+    endpoint = await eventually(probed, timeout=WAIT, what=f"{auth}-keyed endpoint healthy")
+    assert endpoint["status"]["reportedChainId"] == chain_node.chain_id
+    assert carried and set(carried) == {auth}, carried  # every probe carried the key, the way the spec says
+    config = await chain_config(stub, chain_node.chain_id)
+    assert config is not None
+    (registered,) = config.endpoints
+    assert (registered.url, registered.auth_type, registered.auth_param) == (url, registry_type, param)
+    assert registered.auth_secret_ref == f"secret://{namespace}/provider/apiKey"
+    assert key not in json.dumps(endpoint) and key not in str(config)
     assert all(key not in message for message in await cluster.event_messages(namespace))
     assert key not in operator.log_path.read_text(errors="replace")
 

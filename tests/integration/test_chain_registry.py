@@ -9,6 +9,7 @@ it stored, at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -17,22 +18,36 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import grpc
 import pytest
 import pytest_asyncio
+from alembic import command
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from mintplane.api.chain_registry.v1 import chain_registry_pb2 as pb
 from mintplane.api.chain_registry.v1 import chain_registry_pb2_grpc
 from mintplane.api.common.v1 import common_pb2
-from mintplane.chain_registry.errors import ChainNotFound
+from mintplane.chain_registry import messages
+from mintplane.chain_registry.errors import ChainNotFound, Invalid
+from mintplane.chain_registry.models import AuthType, EndpointSpec, HealthReport
 from mintplane.chain_registry.repository import DB_ROUND_TRIPS, Repository
 from mintplane.chain_registry.server import NEEDS, build_server
 from mintplane.common.errors import Unavailable
-from mintplane.common.migrate import upgrade_to_head
+from mintplane.common.migrate import (
+    ATTR_CONNECTION,
+    alembic_config,
+    ensure_version_schema,
+    sqlalchemy_url,
+    upgrade_to_head,
+)
+from mintplane.common.postgres import create_pool
 from mintplane.common.service import Resources
-from mintplane.common.settings import ServiceSettings
+from mintplane.common.settings import InfraSettings, ServiceSettings
 
 pytestmark = pytest.mark.integration
 
@@ -480,6 +495,174 @@ async def test_upsert_endpoint_by_url_is_idempotent_and_by_id_updates(registry: 
     assert [e.id for e in remaining.endpoints] == [first.endpoint.id]
 
 
+async def test_header_and_query_endpoints_carry_their_param_to_consumers(registry: Registry) -> None:
+    chain = await registry.new_chain()
+    header = await registry.new_endpoint(
+        chain.caip2, url="https://h.example.org/rpc", priority=0, auth_type=pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER,
+        auth_secret_ref="secret://mintplane/rpc-keys/header", auth_param="X-Api-Key",
+    )
+    query = await registry.new_endpoint(
+        chain.caip2, url="https://q.example.org/v1?network=mainnet", priority=1,
+        auth_type=pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, auth_secret_ref="secret://mintplane/rpc-keys/query",
+        auth_param="apikey",
+    )
+    plain = await registry.new_endpoint(chain.caip2, url="https://p.example.org/", priority=2)
+    assert (header.auth_type, header.auth_param) == (pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "X-Api-Key")
+    assert (query.auth_type, query.auth_param) == (pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "apikey")
+    assert query.url == "https://q.example.org/v1?network=mainnet" and plain.auth_param == ""
+
+    config = await registry.stub.GetChainConfig(pb.GetChainConfigRequest(caip2=chain.caip2))
+    assert [(e.id, e.auth_type, e.auth_param, e.auth_secret_ref) for e in config.endpoints] == [
+        (header.id, pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "X-Api-Key", "secret://mintplane/rpc-keys/header"),
+        (query.id, pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "apikey", "secret://mintplane/rpc-keys/query"),
+        (plain.id, pb.ENDPOINT_AUTH_TYPE_NONE, "", ""),
+    ]
+    listed = await registry.stub.ListEndpoints(pb.ListEndpointsRequest(caip2=chain.caip2))
+    assert list(listed.endpoints) == list(config.endpoints)
+    stored = await registry.pg.fetch(
+        "SELECT id, auth_type, auth_param FROM chain_registry.chain_endpoints WHERE id = ANY($1) ORDER BY id",
+        [header.id, query.id, plain.id],
+    )
+    assert [tuple(r.values()) for r in stored] == [
+        (header.id, "api_key_header", "X-Api-Key"), (query.id, "api_key_query", "apikey"), (plain.id, "none", None)
+    ]
+
+    # Renaming the parameter is a configuration change (updated_at moves); the same request again is not.
+    async def updated_at() -> datetime:
+        stamp = await registry.pg.fetchval(
+            "SELECT updated_at FROM chain_registry.chain_endpoints WHERE id = $1", query.id
+        )
+        assert isinstance(stamp, datetime)
+        return stamp
+
+    before = await updated_at()
+    renamed = pb.Endpoint(
+        caip2=chain.caip2, url=query.url, priority=1, auth_type=pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY,
+        auth_secret_ref="secret://mintplane/rpc-keys/query", auth_param="api_key",
+    )
+    first = await registry.stub.UpsertEndpoint(pb.UpsertEndpointRequest(endpoint=renamed))
+    changed = await updated_at()
+    again = await registry.stub.UpsertEndpoint(pb.UpsertEndpointRequest(endpoint=renamed))
+    unchanged = await updated_at()
+    assert not first.created and first.endpoint.id == query.id and first.endpoint.auth_param == "api_key"
+    assert again.endpoint == first.endpoint and changed > before and unchanged == changed
+
+    # Switching to an auth type without a name (by id) clears it; a probe still updates the row.
+    bearer = await registry.stub.UpsertEndpoint(pb.UpsertEndpointRequest(endpoint=pb.Endpoint(
+        id=header.id, caip2=chain.caip2, url=header.url, auth_type=pb.ENDPOINT_AUTH_TYPE_BEARER,
+        auth_secret_ref="secret://mintplane/rpc-keys/header",
+    )))
+    assert (bearer.endpoint.auth_type, bearer.endpoint.auth_param) == (pb.ENDPOINT_AUTH_TYPE_BEARER, "")
+    assert await registry.pg.fetchval(
+        "SELECT auth_param FROM chain_registry.chain_endpoints WHERE id = $1", header.id
+    ) is None
+    health = await registry.stub.SetEndpointHealth(
+        pb.SetEndpointHealthRequest(id=query.id, active=True, latency_ms=12, head_block=99)
+    )
+    assert health.endpoint.auth_param == "api_key" and health.endpoint.health.head_block == 99
+
+
+async def test_database_refuses_auth_param_mismatches_written_by_hand(registry: Registry) -> None:
+    """The constraints of revision 0006 hold even for writes that bypass the service."""
+    chain = await registry.new_chain()
+    chain_pk = await registry.pg.fetchval("SELECT id FROM chain_registry.chains WHERE caip2 = $1", chain.caip2)
+    insert = (
+        "INSERT INTO chain_registry.chain_endpoints (chain_id, url, auth_type, auth_secret_ref, auth_param) "
+        "VALUES ($1, $2, $3, 'secret://ns/rpc/key', $4)"
+    )
+    for auth_type, param, constraint in [
+        ("api_key_query", None, "chain_endpoints_auth_param_check"),
+        ("api_key_header", None, "chain_endpoints_auth_param_check"),
+        ("bearer", "x-api-key", "chain_endpoints_auth_param_check"),
+        ("api_key_header", "bad name", "chain_endpoints_auth_param_format_check"),
+        ("api_key_cookie", None, "chain_endpoints_auth_type_check"),
+    ]:
+        with pytest.raises(asyncpg.CheckViolationError) as info:
+            await registry.pg.execute(insert, chain_pk, f"https://{uuid.uuid4().hex[:8]}.example.org", auth_type, param)
+        assert info.value.constraint_name == constraint, (auth_type, param)
+    await registry.pg.execute(insert, chain_pk, "https://ok.example.org", "api_key_query", "apikey")
+    assert len((await registry.rows(chain.caip2))["endpoints"]) == 1
+
+
+def _migrate_to(dsn: str, target: str) -> None:
+    """Bring a database to one revision (not the heads), the way upgrade_to_head hands Alembic a connection."""
+    cfg = alembic_config()
+    engine = create_engine(sqlalchemy_url(dsn), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            ensure_version_schema(conn)
+            cfg.attributes[ATTR_CONNECTION] = conn
+            command.upgrade(cfg, target)
+    finally:
+        engine.dispose()
+
+
+async def test_header_endpoints_stored_before_0006_keep_working_until_upserted() -> None:
+    """Revision 0006 on a database that already has API_KEY_HEADER rows without a header name.
+
+    Their probes (and the lag recomputation that rewrites every endpoint of the chain) must keep working;
+    rows written after the revision must name their header or query parameter.
+    """
+    dsn = ServiceSettings().pg_dsn.get_secret_value()
+    name = f"mintplane_authparam_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    fresh = make_url(dsn).set(database=name).render_as_string(hide_password=False)
+    try:
+        await asyncio.to_thread(_migrate_to, fresh, "0002")
+        setup = await asyncpg.connect(fresh)
+        try:
+            chain_pk = await setup.fetchval(
+                "INSERT INTO chain_registry.chains (caip2, chain_numeric, name) VALUES ('eip155:5', 5, 'old') "
+                "RETURNING id"
+            )
+            legacy, peer = [
+                await setup.fetchval(
+                    "INSERT INTO chain_registry.chain_endpoints (chain_id, url, auth_type, auth_secret_ref) "
+                    "VALUES ($1, $2, $3, $4) RETURNING id",
+                    chain_pk, url, auth_type, ref,
+                )
+                for url, auth_type, ref in [
+                    ("https://legacy.example.org", "api_key_header", "secret://ns/rpc/key"),
+                    ("https://peer.example.org", "none", None),
+                ]
+            ]
+        finally:
+            await setup.close()
+        assert "0006" in await asyncio.to_thread(upgrade_to_head, fresh)
+
+        pool = await create_pool(InfraSettings(pg_dsn=fresh), application_name="authparam-legacy-test")
+        try:
+            repository = Repository(pool, health_window=timedelta(minutes=5))
+            for endpoint_id, head in [(peer, 100), (legacy, 90)]:  # each probe rewrites the other's lag
+                await repository.set_endpoint_health(
+                    HealthReport(endpoint_id, True, 10, head, None, datetime.now(UTC))
+                )
+            rows = {r.id: r for r in await repository.list_endpoints("eip155:5", include_inactive=True)}
+            assert (rows[legacy].auth_type, rows[legacy].auth_param, rows[legacy].blocks_behind) == (
+                "api_key_header", None, 10
+            )
+            assert messages.endpoint("eip155:5", rows[legacy]).auth_param == ""
+
+            # New rows get no exemption; the legacy row takes its name on its next upsert.
+            new_header = EndpointSpec(
+                caip2="eip155:5", url="https://new.example.org", priority=0, weight=1,
+                auth_type=AuthType.API_KEY_HEADER, auth_secret_ref="secret://ns/rpc/key", rate_limit=None,
+                active_on_create=True,
+            )
+            with pytest.raises(Invalid) as refused:
+                await repository.upsert_endpoint(new_header)
+            assert "endpoint.auth_param: is required for API_KEY_HEADER" in refused.value.problems[0]
+            named = dataclasses.replace(new_header, url="https://legacy.example.org", auth_param="x-api-key")
+            upserted, created = await repository.upsert_endpoint(named)
+            assert (upserted.id, created, upserted.auth_param) == (legacy, False, "x-api-key")
+        finally:
+            await pool.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.mark.parametrize(
     ("fields", "fragment", "secret"),
     [
@@ -504,6 +687,46 @@ async def test_upsert_endpoint_by_url_is_idempotent_and_by_id_updates(registry: 
         ({"weight": -5}, "endpoint.weight: must be between 0", None),
         ({"rate_limit": -1}, "endpoint.rate_limit", None),
         ({"auth_type": 99}, "unknown EndpointAuthType 99", None),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "auth_secret_ref": "secret://ns/rpc/key"},
+            "endpoint.auth_param: is required when auth_type is ENDPOINT_AUTH_TYPE_API_KEY_HEADER",
+            None,
+        ),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "auth_secret_ref": "secret://ns/rpc/key"},
+            "endpoint.auth_param: is required when auth_type is ENDPOINT_AUTH_TYPE_API_KEY_QUERY",
+            None,
+        ),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_BEARER, "auth_secret_ref": "secret://ns/rpc/key", "auth_param": "x"},
+            "endpoint.auth_param: must be empty when auth_type is ENDPOINT_AUTH_TYPE_BEARER",
+            None,
+        ),
+        ({"auth_param": "apikey"}, "endpoint.auth_param: must be empty", None),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "auth_secret_ref": "secret://ns/rpc/key",
+             "auth_param": "x-api-key: v"},
+            "endpoint.auth_param: must be 1-64 letters",
+            None,
+        ),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "auth_secret_ref": "secret://ns/rpc/key",
+             "auth_param": "Host"},
+            "a header HTTP itself uses",
+            None,
+        ),
+        (
+            {"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "auth_secret_ref": "secret://ns/rpc/key",
+             "auth_param": "sk_live_abcdef0123456789"},
+            "looks like an API key",
+            "sk_live_abcdef0123456789",
+        ),
+        (
+            {"url": "https://rpc.example.org/?network=main", "auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY,
+             "auth_secret_ref": "secret://ns/rpc/key", "auth_param": "network"},
+            "endpoint.url: already has the query parameter 'network'",
+            None,
+        ),
     ],
 )
 async def test_invalid_endpoints_are_refused_and_store_nothing(

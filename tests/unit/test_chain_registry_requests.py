@@ -54,6 +54,59 @@ def test_endpoint_spec_defaults_and_presence() -> None:
     assert off.auth_type is AuthType.BASIC and off.auth_secret_ref == "secret://ns/rpc/basic"
 
 
+@pytest.mark.parametrize(
+    ("auth_type", "param", "expected"),
+    [
+        (pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "x-api-key", AuthType.API_KEY_HEADER),
+        (pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "apikey", AuthType.API_KEY_QUERY),
+    ],
+)
+def test_endpoint_spec_named_auth_keeps_its_param(auth_type: int, param: str, expected: AuthType) -> None:
+    spec = requests.endpoint_spec(
+        pb.Endpoint(
+            caip2="eip155:1", url="https://rpc.example.org/v1?network=mainnet", auth_type=auth_type,  # type: ignore[arg-type]
+            auth_secret_ref="secret://ns/rpc/key", auth_param=param,
+        )
+    )
+    assert (spec.auth_type, spec.auth_param, spec.auth_secret_ref) == (expected, param, "secret://ns/rpc/key")
+    assert requests.endpoint_spec(pb.Endpoint(caip2="eip155:1", url="https://rpc.example.org")).auth_param is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "problems"),
+    [
+        ({"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER, "auth_secret_ref": "secret://ns/rpc/key"},
+         ["endpoint.auth_param: is required when auth_type is ENDPOINT_AUTH_TYPE_API_KEY_HEADER"]),
+        ({"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "auth_secret_ref": "secret://ns/rpc/key"},
+         ["endpoint.auth_param: is required when auth_type is ENDPOINT_AUTH_TYPE_API_KEY_QUERY"]),
+        ({"auth_type": pb.ENDPOINT_AUTH_TYPE_BEARER, "auth_secret_ref": "secret://ns/rpc/key", "auth_param": "x"},
+         ["endpoint.auth_param: must be empty when auth_type is ENDPOINT_AUTH_TYPE_BEARER"]),
+        ({"auth_param": "apikey"},
+         ["endpoint.auth_param: must be empty when auth_type is ENDPOINT_AUTH_TYPE_UNSPECIFIED"]),
+        ({"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "auth_param": "apikey"},
+         ["endpoint.auth_secret_ref: is required when auth_type is ENDPOINT_AUTH_TYPE_API_KEY_QUERY"]),
+        ({"auth_type": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "auth_secret_ref": "secret://ns/rpc/key",
+          "auth_param": "network"},
+         ["endpoint.url: already has the query parameter 'network'"]),
+    ],
+)
+def test_endpoint_spec_auth_param_combinations_are_refused(fields: dict[str, object], problems: list[str]) -> None:
+    message = pb.Endpoint(caip2="eip155:1", url="https://rpc.example.org/?network=mainnet", **fields)  # type: ignore[arg-type]
+    with pytest.raises(Invalid) as info:
+        requests.endpoint_spec(message)
+    assert len(info.value.problems) == len(problems)
+    for got, want in zip(info.value.problems, problems, strict=True):
+        assert got.startswith(want), got
+
+
+def test_every_endpoint_auth_type_round_trips() -> None:
+    """Each wire value maps to a stored value and back, so a new enum value cannot be half-supported."""
+    wire = {v for v in pb.EndpointAuthType.values() if v != pb.ENDPOINT_AUTH_TYPE_UNSPECIFIED}
+    assert set(requests.AUTH_TYPES) - {pb.ENDPOINT_AUTH_TYPE_UNSPECIFIED} == wire
+    assert {messages.AUTH_TYPE_VALUES[requests.AUTH_TYPES[v]] for v in wire} == wire
+    assert set(messages.AUTH_TYPE_VALUES) == set(AuthType)
+
+
 def test_health_report() -> None:
     stamp = Timestamp()
     stamp.FromDatetime(NOW - timedelta(seconds=3))
@@ -179,6 +232,10 @@ def test_endpoint_message_health() -> None:
     )
     unprobed = messages.endpoint("eip155:1", row)
     assert not unprobed.HasField("health") and unprobed.auth_type == pb.ENDPOINT_AUTH_TYPE_BEARER
+    assert unprobed.auth_param == ""
+    query = messages.endpoint("eip155:1", EndpointRow(**{**row.__dict__, "auth_type": "api_key_query",
+                                                         "auth_param": "apikey"}))
+    assert (query.auth_type, query.auth_param) == (pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY, "apikey")
     probed = messages.endpoint(
         "eip155:1",
         EndpointRow(

@@ -165,6 +165,50 @@ def test_secret_ref_refusals(value: str, needed: bool, fragment: str) -> None:
     assert "sk_live_123" not in problems[0]
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("x-api-key", "header"), ("X-Api-Key", "header"), ("Authorization", "header"), ("apikey", "query"),
+     ("api_key", "query"), ("a" * 64, "query"), ("x!#$%&'*+.^_`|~-1", "header")],
+)
+def test_auth_param_accepts_header_and_query_names(value: str, kind: str) -> None:
+    label = f"API_KEY_{kind.upper()}"
+    assert _check(validation.auth_param, value, kind=kind, auth_label=label) == (value, [])
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "fragment"),
+    [
+        ("", "header", "is required when auth_type is API_KEY_HEADER (the header name"),
+        ("", "query", "is required when auth_type is API_KEY_QUERY (the query parameter name"),
+        ("x-api-key", None, "must be empty when auth_type is API_KEY_HEADER"),
+        ("x api key", "header", "must be 1-64 letters"),
+        ("x-api-key:", "header", "must be 1-64 letters"),
+        ("api\nkey", "header", "must be 1-64 letters"),
+        ("key=v", "query", "must be 1-64 letters"),
+        ("ключ", "query", "must be 1-64 letters"),
+        ("a" * 65, "query", "must be 1-64 letters"),
+        ("Content-Type", "header", "a header HTTP itself uses"),
+        ("host", "header", "a header HTTP itself uses"),
+        ("sk_live_0123456789abcdefXYZ", "header", "looks like an API key, not a header name"),
+        ("0123456789abcdef0123456789abcdef", "query", "looks like an API key, not a query parameter name"),
+    ],
+)
+def test_auth_param_refusals(value: str, kind: str | None, fragment: str) -> None:
+    label = "API_KEY_HEADER" if kind in ("header", None) else "API_KEY_QUERY"
+    result, problems = _check(validation.auth_param, value, kind=kind, auth_label=label)
+    assert result is None and len(problems) == 1 and fragment in problems[0], problems
+    if "looks like an API key" in fragment:
+        assert value not in problems[0], "the refusal must not echo what may be a credential"
+
+
+def test_query_auth_param_must_not_already_be_in_the_url() -> None:
+    assert _check(validation.query_param_absent, "https://rpc.example.org/?network=main", "apikey") == (None, [])
+    _, problems = _check(validation.query_param_absent, "https://rpc.example.org/?network=main&apikey=", "apikey")
+    assert len(problems) == 1 and "already has the query parameter 'apikey'" in problems[0]
+    # Query names are case-sensitive: another spelling is another parameter.
+    assert _check(validation.query_param_absent, "https://rpc.example.org/?ApiKey=x", "apikey") == (None, [])
+
+
 def test_decimal_amounts() -> None:
     assert _check(validation.decimal_amount, "1.5") == (Decimal("1.5"), [])
     assert _check(validation.decimal_amount, "0") == (Decimal("0"), [])

@@ -135,10 +135,34 @@ def test_specs_check_what_the_schema_cannot() -> None:
     assert endpoint.auth_type == "apiKeyPath"
     with pytest.raises(SpecError, match="credentials"):
         specs.endpoint_record("ns", {"url": "https://user:pw@rpc.example"}, "eip155:1")
-    with pytest.raises(SpecError, match="query"):
-        specs.endpoint_record("ns", {"url": "https://rpc.example", "authType": "query", "authParam": "k",
-                                     "secretRef": {"name": "s"}}, "eip155:1")
+    assert endpoint.auth_param == ""
     assert specs.checksum_address("0x" + "ab" * 20) == "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB"
+
+
+@pytest.mark.parametrize(
+    ("auth", "param", "registry_type"),
+    [("header", "x-api-key", "apiKeyHeader"), ("query", "apikey", "apiKeyQuery")],
+)
+def test_named_auth_endpoints_carry_their_param(auth: str, param: str, registry_type: str) -> None:
+    spec = {"url": "https://rpc.example/v1", "authType": auth, "authParam": param,
+            "secretRef": {"name": "provider", "key": "token"}}
+    record = specs.endpoint_record("ns", spec, "eip155:1")
+    assert (record.auth_type, record.auth_param) == (registry_type, param)
+    assert record.auth_secret_ref == "secret://ns/provider/token"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"authType": "header", "secretRef": {"name": "s"}},
+        {"authType": "query", "secretRef": {"name": "s"}, "authParam": ""},
+        {"authType": "bearer", "secretRef": {"name": "s"}, "authParam": "x-api-key"},
+        {"authType": "none", "authParam": "apikey"},
+    ],
+)
+def test_auth_param_outside_header_and_query_is_refused(spec: dict[str, object]) -> None:
+    with pytest.raises(SpecError, match=r"authParam .* is required for authType header or query, and only allowed"):
+        specs.endpoint_record("ns", {"url": "https://rpc.example", **spec}, "eip155:1")
 
 
 def test_namespaces_setting_accepts_a_comma_list(monkeypatch: pytest.MonkeyPatch) -> None:

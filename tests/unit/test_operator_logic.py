@@ -262,6 +262,55 @@ async def test_probe_records_health_and_flags_a_wrong_chain(jsonrpc: str) -> Non
         assert no_secret.status["lastError"].startswith("SecretUnavailable")
 
 
+@pytest.fixture
+async def keyed_jsonrpc() -> AsyncIterator[str]:
+    """Answers only requests carrying the key in header x-api-key or in query parameter apikey."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if "k-456" not in (request.headers.get("x-api-key"), request.query.get("apikey")):
+            return web.Response(status=401, text="missing key")
+        return web.json_response([{"jsonrpc": "2.0", "id": 1, "result": hex(31337)},
+                                  {"jsonrpc": "2.0", "id": 2, "result": "0x7"}])
+
+    app = web.Application()
+    app.router.add_post("/rpc", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/rpc"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(("auth", "param"), [("header", "x-api-key"), ("query", "apikey")])
+async def test_named_auth_endpoint_is_registered_and_probed_with_its_param(keyed_jsonrpc: str, auth: str,
+                                                                           param: str) -> None:
+    registry, workloads, settings = FakeRegistry(), FakeWorkloads(), OperatorSettings()
+    await registry.upsert_chain(specs.chain_record(CHAIN))
+    ref = specs.chain_ref("anvil", CHAIN)
+    spec = {"chainRef": "anvil", "url": keyed_jsonrpc, "authType": auth, "authParam": param,
+            "secretRef": {"name": "rpc-key"}}
+    registry_id = await endpoint.sync_endpoint(namespace="ns", spec=spec, status={}, chain=ref, registry=registry)
+    recorded = registry.endpoints[registry_id]
+    assert (recorded.auth_type, recorded.auth_param) == ({"header": "apiKeyHeader", "query": "apiKeyQuery"}[auth],
+                                                         param)
+    assert recorded.url == keyed_jsonrpc and recorded.auth_secret_ref == "secret://ns/rpc-key/apiKey"
+
+    async with aiohttp.ClientSession() as session:
+        async def probed(secret: str) -> dict[str, Any]:
+            workloads.secrets[("ns", "rpc-key", "apiKey")] = secret
+            outcome = await endpoint.run_probe(
+                namespace="ns", name="ep", spec=spec, status={"registryId": registry_id}, generation=1, chain=ref,
+                peers=[], registry=registry, workloads=workloads, session=session, settings=settings)
+            return outcome.status
+
+        wrong = await probed("not-the-key")
+        assert wrong["healthy"] is False and wrong["lastError"].startswith("HttpStatus: 401")
+        right = await probed("k-456")
+        assert right["healthy"] is True and right["headBlock"] == 7 and right["reportedChainId"] == 31337
+        assert registry.health[registry_id][1] is True
+        assert "k-456" not in repr(right)
+
+
 def test_probe_interval_comes_from_the_spec() -> None:
     settings = OperatorSettings(probe_interval_seconds=10, probe_tick_seconds=1)
     assert endpoint.probe_due(None, 100.0, {}, settings)

@@ -114,6 +114,27 @@ async def test_credentials_reach_the_endpoint(rpc: tuple[RpcServer, str], sessio
     assert check(server.seen[-1])
 
 
+async def test_query_key_joins_the_urls_own_parameters(rpc: tuple[RpcServer, str],
+                                                         session: aiohttp.ClientSession) -> None:
+    server, host = rpc
+    credential = probe.Credential(auth_type="query", value="k&y=1 2", param="api-key")
+    result = await probe.probe(session, f"http://{host}/v1?network=mainnet", credential=credential)
+    assert result.answered
+    seen = server.seen[-1]
+    assert seen.path == "/v1" and dict(seen.query) == {"network": "mainnet", "api-key": "k&y=1 2"}
+    url, headers = probe.request_target("https://rpc.example/v1?a=1#frag", credential)
+    assert (url, headers) == ("https://rpc.example/v1?a=1&api-key=k%26y%3D1+2#frag", {})
+
+
+@pytest.mark.parametrize("auth", ["header", "query"])
+async def test_named_auth_without_a_name_is_not_sent(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession,
+                                                     auth: str) -> None:
+    server, host = rpc
+    result = await probe.probe(session, f"http://{host}/", credential=probe.Credential(auth, SECRET))
+    assert result.reason == "InvalidSpec" and "needs authParam" in result.error
+    assert server.seen == [] and SECRET not in result.error
+
+
 async def test_failures_never_leak_the_key(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession) -> None:
     server, host = rpc
     server.status = 401

@@ -12,7 +12,7 @@ import base64
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
@@ -70,6 +70,8 @@ def request_target(url: str, credential: Credential | None) -> tuple[str, dict[s
     if credential is None or credential.auth_type == "none":
         return url, {}
     kind, value = credential.auth_type, credential.value
+    if kind in ("header", "query") and not credential.param:
+        raise ValueError(f"authType {kind} needs authParam (the {kind} name that carries the key)")
     if kind == "bearer":
         return url, {"Authorization": f"Bearer {value}"}
     if kind == "basic":
@@ -78,9 +80,10 @@ def request_target(url: str, credential: Credential | None) -> tuple[str, dict[s
         return url, {"Authorization": f"Basic {token}"}
     if kind == "header":
         return url, {credential.param: value}
-    if kind == "query":
-        separator = "&" if urlsplit(url).query else "?"
-        return f"{url}{separator}{urlencode({credential.param: value})}", {}
+    if kind == "query":  # before any #fragment, after the URL's own parameters
+        parts = urlsplit(url)
+        query = "&".join(q for q in (parts.query, urlencode({credential.param: value})) if q)
+        return urlunsplit(parts._replace(query=query)), {}
     if kind == "path":
         return f"{url.rstrip('/')}/{quote(value, safe='')}", {}
     raise ValueError(f"unknown authType {kind!r}")
@@ -141,9 +144,12 @@ async def probe(
     timeout: float = 3.0,
 ) -> ProbeResult:
     """Never raises for endpoint faults: they come back as a ProbeResult with a reason."""
-    target, headers = request_target(url, credential)
     host = host_of(url)
     started = time.perf_counter()
+    try:
+        target, headers = request_target(url, credential)
+    except ValueError as exc:
+        return _failed(started, "InvalidSpec", str(exc), credential)
     try:
         call = _ws if urlsplit(url).scheme in ("ws", "wss") else _http
         chain_id, head = _parse(await call(session, target, headers, timeout))

@@ -27,6 +27,7 @@ AUTH_TYPES: dict[str, int] = {
     "apiKeyHeader": pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER,
     "bearer": pb.ENDPOINT_AUTH_TYPE_BEARER,
     "basic": pb.ENDPOINT_AUTH_TYPE_BASIC,
+    "apiKeyQuery": pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY,
 }
 STANDARDS: dict[str, int] = {
     "ERC721": common_pb2.TOKEN_STANDARD_ERC721,
@@ -65,6 +66,7 @@ class EndpointRecord:
     auth_secret_ref: str  # "secret://<namespace>/<name>/<key>", never the credential
     rate_limit: int
     id: int = 0  # 0: create or find by (caip2, url)
+    auth_param: str = ""  # header (apiKeyHeader) or query parameter (apiKeyQuery) name; empty otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +182,8 @@ class GrpcRegistry:
         message = pb.Endpoint(
             id=endpoint.id, caip2=endpoint.caip2, url=endpoint.url, priority=endpoint.priority,
             weight=endpoint.weight, auth_type=AUTH_TYPES[endpoint.auth_type],  # type: ignore[arg-type]
-            auth_secret_ref=endpoint.auth_secret_ref, rate_limit=endpoint.rate_limit, active=True,
+            auth_secret_ref=endpoint.auth_secret_ref, auth_param=endpoint.auth_param, rate_limit=endpoint.rate_limit,
+            active=True,
         )
         response = await self._call(
             "UpsertEndpoint",

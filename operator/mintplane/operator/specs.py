@@ -20,15 +20,17 @@ from mintplane.operator.registry import ChainRecord, ContractRecord, EndpointRec
 
 Spec = Mapping[str, Any]
 
-# CRD authType -> registry auth type (mintplane.operator.registry.AUTH_TYPES). The registry API has no
-# query-parameter auth type and no field for the header name: "query" is refused rather than recorded wrong.
+# CRD authType -> registry auth type (mintplane.operator.registry.AUTH_TYPES).
 ENDPOINT_AUTH = {
     "none": "none",
     "bearer": "bearer",
     "basic": "basic",
     "header": "apiKeyHeader",
+    "query": "apiKeyQuery",
     "path": "apiKeyPath",
 }
+# Auth types whose key travels under the name in spec.authParam (a header, or a query parameter).
+NAMED_AUTH = frozenset({"header", "query"})
 
 
 class SpecError(ValueError):
@@ -120,13 +122,14 @@ def endpoint_record(namespace: str, spec: Spec, caip2: str, *, registry_id: int 
     if parts.username or parts.password:
         raise SpecError("url must not embed credentials; store them in a Secret and set authType and secretRef")
     auth = str(spec.get("authType", "none"))
-    if auth == "query":
-        raise SpecError("authType query cannot be recorded in the chain registry yet (its API has no "
-                        "query-parameter auth type); use header, bearer or path")
     if auth not in ENDPOINT_AUTH:
         raise SpecError(f"authType {auth!r} is not one of {sorted(ENDPOINT_AUTH)}")
     if auth != "none" and not spec.get("secretRef"):
         raise SpecError("secretRef is required when authType is not none")
+    auth_param = str(spec.get("authParam") or "")
+    if (auth in NAMED_AUTH) != bool(auth_param):
+        raise SpecError("authParam (header or query parameter name) is required for authType header or query, "
+                        "and only allowed there")
     return EndpointRecord(
         caip2=caip2,
         url=url,
@@ -136,6 +139,7 @@ def endpoint_record(namespace: str, spec: Spec, caip2: str, *, registry_id: int 
         auth_secret_ref=secret_ref_uri(namespace, spec),
         rate_limit=int(spec.get("rateLimit", 0)),
         id=registry_id,
+        auth_param=auth_param,
     )
 
 

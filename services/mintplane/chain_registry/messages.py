@@ -27,6 +27,7 @@ AUTH_TYPE_VALUES = {
     AuthType.API_KEY_HEADER: pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER,
     AuthType.BEARER: pb.ENDPOINT_AUTH_TYPE_BEARER,
     AuthType.BASIC: pb.ENDPOINT_AUTH_TYPE_BASIC,
+    AuthType.API_KEY_QUERY: pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY,
 }
 STANDARD_VALUES = {
     Standard.ERC721: common_pb2.TOKEN_STANDARD_ERC721,
@@ -82,6 +83,7 @@ def endpoint(caip2: str, row: EndpointRow) -> pb.Endpoint:
         weight=row.weight,
         auth_type=AUTH_TYPE_VALUES[AuthType(row.auth_type)] if row.auth_type else pb.ENDPOINT_AUTH_TYPE_NONE,
         auth_secret_ref=row.auth_secret_ref or "",
+        auth_param=row.auth_param or "",
         rate_limit=row.rate_limit or 0,
         active=row.active,
     )

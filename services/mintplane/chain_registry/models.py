@@ -24,6 +24,7 @@ class AuthType(StrEnum):
     API_KEY_HEADER = "api_key_header"
     BEARER = "bearer"
     BASIC = "basic"
+    API_KEY_QUERY = "api_key_query"
 
 
 class Standard(StrEnum):
@@ -58,6 +59,7 @@ class EndpointSpec:
     rate_limit: int | None  # None: no limit
     active_on_create: bool
     endpoint_id: int | None = None  # update this row instead of keying by (caip2, url)
+    auth_param: str | None = None  # header / query parameter name; set exactly for API_KEY_HEADER/QUERY
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class EndpointRow:
     blocks_behind: int | None
     last_error: str | None
     checked_at: datetime | None
+    auth_param: str | None = None  # None for rows that need none, and for header rows older than revision 0006
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def _endpoint_row(a: str, blocks_behind: str | None = None) -> str:
     return (
         f"ROW({a}.id, {a}.url, {a}.priority, {a}.weight, {a}.auth_type, {a}.auth_secret_ref, {a}.rate_limit, "
         f"{a}.active, {a}.latency_ms, {a}.head_block, {blocks_behind or f'{a}.blocks_behind'}, {a}.last_error, "
-        f"{a}.checked_at)"
+        f"{a}.checked_at, {a}.auth_param)"
     )
 
 
@@ -141,18 +141,19 @@ UPSERT_ENDPOINT = f"""
 WITH c AS (SELECT id, enabled FROM chain_registry.chains WHERE caip2 = $1),
 up AS (
     INSERT INTO chain_registry.chain_endpoints AS e
-           (chain_id, url, priority, weight, auth_type, auth_secret_ref, rate_limit, active)
-    SELECT c.id, $2, $3, $4, $5, $6, $7, $8 FROM c WHERE c.enabled
+           (chain_id, url, priority, weight, auth_type, auth_secret_ref, rate_limit, auth_param, active)
+    SELECT c.id, $2, $3, $4, $5, $6, $7, $8, $9 FROM c WHERE c.enabled
     ON CONFLICT (chain_id, url) DO UPDATE SET
         priority = EXCLUDED.priority,
         weight = EXCLUDED.weight,
         auth_type = EXCLUDED.auth_type,
         auth_secret_ref = EXCLUDED.auth_secret_ref,
         rate_limit = EXCLUDED.rate_limit,
+        auth_param = EXCLUDED.auth_param,
         updated_at = CASE
-            WHEN (e.priority, e.weight, e.auth_type, e.auth_secret_ref, e.rate_limit)
+            WHEN (e.priority, e.weight, e.auth_type, e.auth_secret_ref, e.rate_limit, e.auth_param)
                  IS DISTINCT FROM (EXCLUDED.priority, EXCLUDED.weight, EXCLUDED.auth_type, EXCLUDED.auth_secret_ref,
-                                   EXCLUDED.rate_limit)
+                                   EXCLUDED.rate_limit, EXCLUDED.auth_param)
             THEN now() ELSE e.updated_at END
     RETURNING {_endpoint_row("e")} AS endpoint, (e.xmax = 0) AS created
 )
@@ -166,10 +167,10 @@ cur AS (SELECT ch.caip2 FROM chain_registry.chain_endpoints e
 up AS (
     UPDATE chain_registry.chain_endpoints e
        SET url = $3::text, priority = $4::integer, weight = $5::integer, auth_type = $6::text,
-           auth_secret_ref = $7::text, rate_limit = $8::integer,
+           auth_secret_ref = $7::text, rate_limit = $8::integer, auth_param = $9::text,
            updated_at = CASE
-               WHEN (e.url, e.priority, e.weight, e.auth_type, e.auth_secret_ref, e.rate_limit)
-                    IS DISTINCT FROM ($3::text, $4::integer, $5::integer, $6::text, $7::text, $8::integer)
+               WHEN (e.url, e.priority, e.weight, e.auth_type, e.auth_secret_ref, e.rate_limit, e.auth_param)
+                    IS DISTINCT FROM ($3::text, $4::integer, $5::integer, $6::text, $7::text, $8::integer, $9::text)
                THEN now() ELSE e.updated_at END
       FROM c
      WHERE e.id = $2 AND e.chain_id = c.id AND c.enabled
@@ -326,6 +327,12 @@ _CHECK_MESSAGES = {
     "chain_gas_policy_priority_fee_within_max_check": (
         "gas_policy: priority_fee_gwei would exceed max_fee_gwei; lower the priority fee or raise the cap"
     ),
+    "chain_endpoints_auth_param_check": (
+        "endpoint.auth_param: is required for API_KEY_HEADER and API_KEY_QUERY and must be empty otherwise"
+    ),
+    "chain_endpoints_auth_param_format_check": (
+        "endpoint.auth_param: must be 1-64 letters, digits or !#$%&'*+.^_`|~-"
+    ),
 }
 
 
@@ -427,7 +434,9 @@ class Repository:
     # --------------------------------------------------------------------------------------- endpoints
 
     async def upsert_endpoint(self, spec: EndpointSpec) -> tuple[EndpointRow, bool]:
-        args = (spec.priority, spec.weight, spec.auth_type.value, spec.auth_secret_ref, spec.rate_limit)
+        args = (
+            spec.priority, spec.weight, spec.auth_type.value, spec.auth_secret_ref, spec.rate_limit, spec.auth_param
+        )
         if spec.endpoint_id is not None:
             row = await self._fetchrow(
                 "update_endpoint", UPDATE_ENDPOINT_BY_ID, spec.caip2, spec.endpoint_id, spec.url, *args

@@ -29,7 +29,10 @@ AUTH_TYPES: dict[int, AuthType] = {
     pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER: AuthType.API_KEY_HEADER,
     pb.ENDPOINT_AUTH_TYPE_BEARER: AuthType.BEARER,
     pb.ENDPOINT_AUTH_TYPE_BASIC: AuthType.BASIC,
+    pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY: AuthType.API_KEY_QUERY,
 }
+# Auth types whose key travels under a name the endpoint chooses (Endpoint.auth_param).
+NAMED_AUTH = {AuthType.API_KEY_HEADER: "header", AuthType.API_KEY_QUERY: "query"}
 STANDARDS: dict[int, Standard | None] = {
     common_pb2.TOKEN_STANDARD_UNSPECIFIED: None,
     common_pb2.TOKEN_STANDARD_ERC721: Standard.ERC721,
@@ -98,6 +101,12 @@ def endpoint_spec(msg: pb.Endpoint) -> EndpointSpec:
         problems, "endpoint.auth_secret_ref", msg.auth_secret_ref,
         needed=auth_type not in (None, AuthType.NONE), auth_label=label,
     )
+    kind = NAMED_AUTH.get(auth_type) if auth_type is not None else None
+    param = None
+    if auth_type is not None:
+        param = validation.auth_param(problems, "endpoint.auth_param", msg.auth_param, kind=kind, auth_label=label)
+    if kind == "query" and param is not None and url is not None:
+        validation.query_param_absent(problems, "endpoint.url", url, param)
     problems.raise_if_any()
     assert parsed is not None and url is not None and priority is not None and weight is not None
     assert auth_type is not None
@@ -111,6 +120,7 @@ def endpoint_spec(msg: pb.Endpoint) -> EndpointSpec:
         rate_limit=rate_limit or None,
         active_on_create=msg.active if msg.HasField("active") else True,
         endpoint_id=msg.id or None,
+        auth_param=param,
     )
 
 

@@ -30,6 +30,13 @@ _SECRET_REF = re.compile(
     r"/(?P<name>[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?)"
     r"/(?P<key>[-._a-zA-Z0-9]{1,253})$"
 )
+# An HTTP field name (RFC 9110 token), 1-64 characters: also a query parameter name that needs no escaping.
+_AUTH_PARAM = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+# Headers that frame or route the request: a key sent under one of these names would break the call.
+_RESERVED_HEADERS = frozenset({
+    "host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection",
+    "keep-alive", "te", "trailer", "upgrade", "expect",
+})
 # A path segment that looks like an API key: long, token-like, mixing letters and digits (Infura's
 # /v3/<32 hex>, Alchemy's /v2/<key>, QuickNode's /<token>/, Blast's /<uuid>).
 _KEYLIKE_SEGMENT = re.compile(r"^(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{20,}$")
@@ -247,6 +254,41 @@ def secret_ref(problems: Problems, field: str, value: str, *, needed: bool, auth
         )
         return None
     return value
+
+
+def auth_param(problems: Problems, field: str, value: str, *, kind: str | None, auth_label: str) -> str | None:
+    """The header ("header") or query parameter ("query") name that carries the key; None for other kinds.
+
+    Required exactly for those two kinds, as the ChainEndpoint CRD requires authParam: without it a consumer
+    holds a key it cannot send. The name is kept as written (query names are case-sensitive; header names
+    are not, so the reserved-header check ignores case).
+    """
+    if kind is None:
+        if value:
+            problems.add(field, f"must be empty when auth_type is {auth_label} (only API_KEY_HEADER and "
+                                "API_KEY_QUERY name a header or query parameter)")
+        return None
+    what = "header name, e.g. x-api-key" if kind == "header" else "query parameter name, e.g. apikey"
+    if not value:
+        problems.add(field, f"is required when auth_type is {auth_label} (the {what})")
+        return None
+    if not _AUTH_PARAM.match(value):
+        problems.add(field, f"must be 1-64 letters, digits or !#$%&'*+.^_`|~- (the {what})")
+        return None
+    if _KEYLIKE_SEGMENT.match(value):
+        problems.add(field, f"looks like an API key, not a {what.split(',')[0]}; the key belongs in the Secret")
+        return None
+    if kind == "header" and value.lower() in _RESERVED_HEADERS:
+        problems.add(field, f"{value!r} is a header HTTP itself uses; the key needs a header of its own")
+        return None
+    return value
+
+
+def query_param_absent(problems: Problems, field: str, url: str, name: str) -> None:
+    """With API_KEY_QUERY the consumer appends ``name=<key>``: a URL already carrying it would send two."""
+    if any(key == name for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)):
+        problems.add(field, f"already has the query parameter {name!r}; consumers add it with the key from "
+                            "auth_secret_ref, so leave it out of the url")
 
 
 def decimal_amount(

@@ -39,11 +39,15 @@ class _EndpointAuthTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Endp
     ENDPOINT_AUTH_TYPE_API_KEY_PATH: _EndpointAuthType.ValueType  # 2
     """API key appended to the URL path (e.g. Infura, Alchemy)."""
     ENDPOINT_AUTH_TYPE_API_KEY_HEADER: _EndpointAuthType.ValueType  # 3
-    """API key sent in a header."""
+    """API key sent in the header named by Endpoint.auth_param."""
     ENDPOINT_AUTH_TYPE_BEARER: _EndpointAuthType.ValueType  # 4
     """`Authorization: Bearer <token>`."""
     ENDPOINT_AUTH_TYPE_BASIC: _EndpointAuthType.ValueType  # 5
     """HTTP basic authentication."""
+    ENDPOINT_AUTH_TYPE_API_KEY_QUERY: _EndpointAuthType.ValueType  # 6
+    """API key sent as the URL query parameter named by Endpoint.auth_param (e.g. Etherscan-style
+    "?apikey=<key>"); the stored url never carries that parameter.
+    """
 
 class EndpointAuthType(_EndpointAuthType, metaclass=_EndpointAuthTypeEnumTypeWrapper):
     """How an endpoint authenticates requests (chain_endpoints.auth_type). The credential itself never
@@ -56,11 +60,15 @@ ENDPOINT_AUTH_TYPE_NONE: EndpointAuthType.ValueType  # 1
 ENDPOINT_AUTH_TYPE_API_KEY_PATH: EndpointAuthType.ValueType  # 2
 """API key appended to the URL path (e.g. Infura, Alchemy)."""
 ENDPOINT_AUTH_TYPE_API_KEY_HEADER: EndpointAuthType.ValueType  # 3
-"""API key sent in a header."""
+"""API key sent in the header named by Endpoint.auth_param."""
 ENDPOINT_AUTH_TYPE_BEARER: EndpointAuthType.ValueType  # 4
 """`Authorization: Bearer <token>`."""
 ENDPOINT_AUTH_TYPE_BASIC: EndpointAuthType.ValueType  # 5
 """HTTP basic authentication."""
+ENDPOINT_AUTH_TYPE_API_KEY_QUERY: EndpointAuthType.ValueType  # 6
+"""API key sent as the URL query parameter named by Endpoint.auth_param (e.g. Etherscan-style
+"?apikey=<key>"); the stored url never carries that parameter.
+"""
 Global___EndpointAuthType: _TypeAlias = EndpointAuthType  # noqa: Y015
 
 @_typing.final
@@ -185,6 +193,7 @@ class Endpoint(_message.Message):
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
+    AUTH_PARAM_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """Row id. Output only."""
     caip2: _builtins.str
@@ -209,6 +218,13 @@ class Endpoint(_message.Message):
     unset means true (new endpoints serve until the first probe says otherwise). A disabled chain's
     endpoints keep their flag; consumers stop using them because GetChainConfig refuses the chain.
     """
+    auth_param: _builtins.str
+    """Name under which consumers send the credential: the header name for API_KEY_HEADER (e.g.
+    "x-api-key"), the query parameter name for API_KEY_QUERY (e.g. "apikey"); empty for every other
+    auth_type. Required for those two types (1-64 characters of an HTTP token: letters, digits and
+    !#$%&'*+.^_`|~-). Endpoints stored as API_KEY_HEADER before this field existed may still have it
+    empty: consumers cannot attach their key until the endpoint is upserted again with it.
+    """
     @_builtins.property
     def health(self) -> Global___EndpointHealth:
         """Latest probe result; unset before the first probe. `healthy` is true when the probe recorded no
@@ -228,10 +244,11 @@ class Endpoint(_message.Message):
         rate_limit: _builtins.int = ...,
         active: _builtins.bool | None = ...,
         health: Global___EndpointHealth | None = ...,
+        auth_param: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "health", b"health"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "auth_secret_ref", b"auth_secret_ref", "auth_type", b"auth_type", "caip2", b"caip2", "health", b"health", "id", b"id", "priority", b"priority", "rate_limit", b"rate_limit", "url", b"url", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "auth_param", b"auth_param", "auth_secret_ref", b"auth_secret_ref", "auth_type", b"auth_type", "caip2", b"caip2", "health", b"health", "id", b"id", "priority", b"priority", "rate_limit", b"rate_limit", "url", b"url", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
