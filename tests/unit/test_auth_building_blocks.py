@@ -16,15 +16,13 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 
 from mintplane.api.auth.v1 import auth_pb2
-from mintplane.api.common.v1 import common_pb2
 from mintplane.auth.directory import RegistryRpcEndpoints, UserState
 from mintplane.auth.errors import LOGIN_RESULT, Outcome, SignInRejected, outcomes_for
-from mintplane.auth.pagination import decode_token, encode_token, fingerprint, page_size
-from mintplane.auth.repository import Cursor
 from mintplane.auth.settings import AuthSettings
 from mintplane.auth.signin import ClientInfo, SignInFlow, _rejection, client_info
 from mintplane.auth.siwe_message import SignedMessage
 from mintplane.auth.tokens import hash_refresh_token, is_refresh_token_shaped, new_refresh_token
+from mintplane.common import pagination
 from mintplane.common.errors import InvalidArgument
 from mintplane.common.signatures import (
     ERC6492_SUFFIX,
@@ -87,17 +85,20 @@ def test_refresh_tokens_are_random_prefixed_and_stored_as_sha256() -> None:
 
 
 def test_page_tokens_round_trip_and_are_bound_to_their_request() -> None:
-    cursor = Cursor(at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), id=str(uuid.uuid4()))
-    mine = fingerprint("sessions", "u1", False)
-    token = encode_token(cursor, mine)
-    assert decode_token(token, mine) == cursor and decode_token("", mine) is None
-    other_request = fingerprint("sessions", "u2", False)
-    for bad, request in ((token, other_request), ("%%%", mine), ("e30", mine), ("a" * 600, mine)):
+    cursor = pagination.Cursor(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), uuid.uuid4())
+    mine = pagination.scope_of("u1", False)
+    token = pagination.encode("sessions", mine, cursor)
+    assert pagination.decode(token, "sessions", mine) == cursor and pagination.decode("", "sessions", mine) is None
+    other_request = pagination.scope_of("u2", False)
+    for bad, kind, scope in (
+        (token, "sessions", other_request), (token, "login_events", mine),
+        ("%%%", "sessions", mine), ("e30", "sessions", mine), ("a" * 600, "sessions", mine),
+    ):
         with pytest.raises(InvalidArgument):
-            decode_token(bad, request)
-    assert page_size(common_pb2.PageRequest()) == 20 and page_size(common_pb2.PageRequest(page_size=500)) == 100
+            pagination.decode(bad, kind, scope)
+    assert pagination.page_size(0) == 20 and pagination.page_size(500) == 100
     with pytest.raises(InvalidArgument):
-        page_size(common_pb2.PageRequest(page_size=-1))
+        pagination.page_size(-1)
 
 
 def test_every_outcome_has_an_api_result_and_a_status() -> None:

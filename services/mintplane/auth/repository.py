@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from mintplane.common.pagination import Cursor
+
 SESSION_COLUMNS = """session_id::text, user_id::text, device_id::text, host(ip_address) AS ip_address, user_agent,
     address, chain_id, created_at, expires_at, revoked_at, last_used_at, revoked_reason"""
 
@@ -77,14 +79,6 @@ class NewSession:
     address: str
     chain_id: str
     ttl_seconds: int
-
-
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """Keyset position: the (timestamp, id) of the last item of the previous page."""
-
-    at: datetime
-    id: str
 
 
 def _session(row: asyncpg.Record) -> SessionRecord:
@@ -160,7 +154,7 @@ class AuthRepository:
                 args.append(value)
                 where.append(clause.format(len(args)))
         if after is not None:
-            args += [after.at, after.id]
+            args += [after.created_at, after.key]
             where.append(f'("timestamp", id) < (${len(args) - 1}, ${len(args)}::uuid)')
         args.append(limit)
         rows = await self._pool.fetch(
@@ -279,7 +273,7 @@ class AuthRepository:
                   SELECT {SESSION_COLUMNS} FROM matching
                    WHERE $3::timestamptz IS NULL OR (created_at, session_id) < ($3, $4::uuid)
                    ORDER BY created_at DESC, session_id DESC LIMIT $5) page ON true""",  # noqa: S608
-            user_id, include_inactive, after.at if after else None, after.id if after else None, limit,
+            user_id, include_inactive, after.created_at if after else None, after.key if after else None, limit,
         )
         total = int(rows[0]["total"]) if rows else 0
         return [_session(row) for row in rows if row["session_id"] is not None], total

@@ -25,8 +25,7 @@ from mintplane.auth.cache import SessionCache
 from mintplane.auth.directory import Identity, UserState
 from mintplane.auth.errors import outcomes_for
 from mintplane.auth.keys import AccessClaims
-from mintplane.auth.pagination import decode_token, encode_token, fingerprint, page_size
-from mintplane.auth.repository import AuthRepository, Cursor, LoginEventRecord, SessionRecord
+from mintplane.auth.repository import AuthRepository, LoginEventRecord, SessionRecord
 from mintplane.auth.settings import AuthSettings
 from mintplane.auth.signin import Clock, utc_now
 from mintplane.auth.siwe_message import normalize_address
@@ -37,6 +36,7 @@ from mintplane.auth.tokens import (
     is_refresh_token_shaped,
     new_refresh_token,
 )
+from mintplane.common import pagination
 from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from mintplane.common.log import get_logger
 
@@ -185,15 +185,20 @@ class SessionService:
         self, user_id: str, *, include_inactive: bool, page: common_pb2.PageRequest
     ) -> Page[SessionRecord]:
         user_id = parse_uuid(user_id, "user_id")
-        limit = page_size(page)
-        request = fingerprint("sessions", user_id, include_inactive)
-        after = decode_token(page.page_token, request)
+        limit = pagination.page_size(page.page_size)
+        scope = pagination.scope_of(user_id, include_inactive)
+        after = pagination.decode(page.page_token, "sessions", scope)
         rows, total = await self._repo.list_sessions(
             user_id, include_inactive=include_inactive, after=after, limit=limit + 1
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        token = encode_token(Cursor(rows[-1].created_at, rows[-1].session_id), request) if more else ""
+        last = rows[-1] if rows else None
+        token = (
+            pagination.encode("sessions", scope, pagination.Cursor(last.created_at, uuid.UUID(last.session_id)))
+            if more and last
+            else ""
+        )
         return Page(items=rows, next_page_token=token, total_size=total)
 
     async def list_login_events(
@@ -209,14 +214,18 @@ class SessionService:
         results = outcomes_for(result) if result != auth_pb2.LOGIN_RESULT_UNSPECIFIED else None
         if results == []:
             raise InvalidArgument("result is not a known LoginResult")
-        limit = page_size(page)
-        request = fingerprint("events", user, account, result)
-        after = decode_token(page.page_token, request)
+        limit = pagination.page_size(page.page_size)
+        scope = pagination.scope_of(user, account, result)
+        after = pagination.decode(page.page_token, "login_events", scope)
         rows = await self._repo.list_login_events(
             user_id=user, address=account, results=results, after=after, limit=limit + 1
         )
         more = len(rows) > limit
         rows = rows[:limit]
-        last = rows[-1] if rows else None
-        token = encode_token(Cursor(last.timestamp, last.id), request) if more and last and last.timestamp else ""
+        last_event = rows[-1] if rows else None
+        token = (
+            pagination.encode("login_events", scope, pagination.Cursor(last_event.timestamp, uuid.UUID(last_event.id)))
+            if more and last_event and last_event.timestamp
+            else ""
+        )
         return Page(items=rows, next_page_token=token)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from mintplane.common.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+MAX_TOKEN_CHARS = 512
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -35,6 +37,11 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
+def scope_of(*parts: object) -> str:
+    """A short fingerprint of a request's filters, to bind its tokens to them without echoing them."""
+    return hashlib.sha256(json.dumps([str(part) for part in parts]).encode()).hexdigest()[:16]
+
+
 def encode(kind: str, scope: str, cursor: Cursor) -> str:
     micros = (cursor.created_at - _EPOCH) // timedelta(microseconds=1)
     payload = json.dumps({"k": kind, "s": scope, "t": micros, "i": str(cursor.key)}, separators=(",", ":"))
@@ -45,6 +52,8 @@ def decode(token: str, kind: str, scope: str) -> Cursor | None:
     """The cursor in `token` (None for an empty token); INVALID_ARGUMENT if it is not one of this list's."""
     if not token:
         return None
+    if len(token) > MAX_TOKEN_CHARS:
+        raise InvalidArgument("page.page_token is malformed")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)
