@@ -1,1 +1,6 @@
-"""The catalog service (gRPC): Collections, tokens, traits and marketplace activity; consumes indexer events."""
+"""The catalog service (gRPC): collections, tokens and activity, fed by the indexer's transfer events.
+
+``python -m mintplane.catalog [consume]`` (see :mod:`mintplane.catalog.process`). Ingestion:
+:mod:`consumer` (RabbitMQ, batched) -> :mod:`ingest` (per-event decisions) -> :mod:`repository` with
+:mod:`ingestion_sql` (one transaction per batch). API: :mod:`collections`, :mod:`queries`, :mod:`views`.
+"""

@@ -1,7 +1,12 @@
-"""`python -m mintplane.catalog` runs the service on its port (MINTPLANE_GRPC_PORT overrides it)."""
+"""`python -m mintplane.catalog [consume]`: the service with its consumer, or the consumer alone."""
 
-from mintplane.catalog.server import NEEDS, build_server
-from mintplane.catalog.settings import CatalogSettings
-from mintplane.common.service import main
+import sys
 
-main("catalog", CatalogSettings, NEEDS, build_server)
+from mintplane.catalog.process import consume_only, serve
+
+if len(sys.argv) > 1 and sys.argv[1] == "consume":
+    consume_only()
+elif len(sys.argv) > 1:
+    sys.exit(f"usage: python -m mintplane.catalog [consume]  (unknown argument {sys.argv[1]!r})")
+else:
+    serve()

@@ -1,12 +1,49 @@
-"""gRPC servicer of the catalog service: thin, it translates messages and calls domain code.
+"""gRPC servicer of the catalog service: thin, it hands requests to the domain modules.
 
-RPCs not implemented yet answer UNIMPLEMENTED (the generated base class does that).
+Implemented: RegisterCollection, GetCollection, GetCollectionByContract, GetCollectionStats, GetToken,
+ListTokens, ListActivities. The other RPCs answer UNIMPLEMENTED (the generated base class does that).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.catalog.v1 import catalog_pb2_grpc
-from mintplane.common.service import Resources
+from mintplane.catalog.collections import Collections
+from mintplane.catalog.queries import CatalogQueries
+
+Context = Any  # grpc.aio.ServicerContext; unused: errors travel as DomainError
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, resources: Resources) -> None:
-        self._resources = resources
+    def __init__(self, collections: Collections, queries: CatalogQueries) -> None:
+        self._collections = collections
+        self._queries = queries
+
+    async def RegisterCollection(
+        self, request: pb.RegisterCollectionRequest, context: Context
+    ) -> pb.RegisterCollectionResponse:
+        return await self._collections.register(request)
+
+    async def GetCollection(self, request: pb.GetCollectionRequest, context: Context) -> pb.GetCollectionResponse:
+        return await self._collections.get(request)
+
+    async def GetCollectionByContract(
+        self, request: pb.GetCollectionByContractRequest, context: Context
+    ) -> pb.GetCollectionByContractResponse:
+        return await self._collections.get_by_contract(request)
+
+    async def GetCollectionStats(
+        self, request: pb.GetCollectionStatsRequest, context: Context
+    ) -> pb.GetCollectionStatsResponse:
+        return await self._collections.stats(request)
+
+    async def GetToken(self, request: pb.GetTokenRequest, context: Context) -> pb.GetTokenResponse:
+        return await self._queries.get_token(request)
+
+    async def ListTokens(self, request: pb.ListTokensRequest, context: Context) -> pb.ListTokensResponse:
+        return await self._queries.list_tokens(request)
+
+    async def ListActivities(self, request: pb.ListActivitiesRequest, context: Context) -> pb.ListActivitiesResponse:
+        return await self._queries.list_activities(request)

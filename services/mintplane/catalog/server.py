@@ -1,7 +1,10 @@
 """Builds the catalog gRPC server from its servicer (the shape every service shares)."""
 
 from mintplane.api.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from mintplane.catalog.collections import Collections
 from mintplane.catalog.handlers import CatalogServicer
+from mintplane.catalog.queries import CatalogQueries
+from mintplane.catalog.repository import CatalogRepository
 from mintplane.common.grpc_server import BuiltServer
 from mintplane.common.grpc_server import build_server as build_grpc_server
 from mintplane.common.service import Needs, Resources
@@ -12,7 +15,9 @@ SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_na
 
 
 async def build_server(settings: ServiceSettings, resources: Resources) -> BuiltServer:
-    servicer = CatalogServicer(resources)  # type: ignore[abstract]  # RPCs land with their issues; until then UNIMPLEMENTED
+    repository = CatalogRepository(resources.pg)
+    # the marketplace, trait and pending-collection RPCs land with their issues; until then UNIMPLEMENTED
+    servicer = CatalogServicer(Collections(repository), CatalogQueries(repository))  # type: ignore[abstract]
     return build_grpc_server(
         settings,
         [lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)],

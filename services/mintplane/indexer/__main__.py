@@ -1,7 +1,7 @@
-"""`python -m mintplane.indexer` runs the service on its port (MINTPLANE_GRPC_PORT overrides it)."""
+"""`python -m mintplane.indexer [--chain <caip2> | backfill ...]`: see mintplane.indexer.cli."""
 
-from mintplane.common.service import main
-from mintplane.indexer.server import NEEDS, build_server
-from mintplane.indexer.settings import IndexerSettings
+import sys
 
-main("indexer", IndexerSettings, NEEDS, build_server)
+from mintplane.indexer.cli import main
+
+sys.exit(main())
