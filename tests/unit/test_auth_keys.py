@@ -16,12 +16,13 @@ from mintplane.common.errors import Unauthenticated
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime.now(UTC)
 CLAIMS = {"user_id": "u-1", "session_id": "s-1", "address": "0x" + "ab" * 20, "chain": "eip155:1"}
 
 
 def _sign(keys: KeySet, *, audience: str = "mintplane", expires_in: timedelta = timedelta(minutes=5)) -> str:
-    return keys.sign(issuer="mintplane-auth", audience=audience, issued_at=NOW, expires_at=NOW + expires_in,
+    # Issued now, at signing time: a module-level "now" goes stale when the suite runs for minutes.
+    now = datetime.now(UTC)
+    return keys.sign(issuer="mintplane-auth", audience=audience, issued_at=now, expires_at=now + expires_in,
                      **CLAIMS)
 
 
