@@ -25,11 +25,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from mintplane.indexer.events import Transfer
 
 DUPLICATE_KEY = 11000
+DELETE_CHUNK = 10_000
+"""FerretDB (SQLite backend) deletes by listing every matching id as an SQL variable and fails above
+32,766 ("too many SQL variables"); bulk deletes therefore go in chunks of ids."""
 
 
 @dataclass
@@ -88,6 +91,29 @@ def raw_document(transfer: Transfer) -> dict[str, Any]:
     }
 
 
+async def delete_in_chunks(collection: Any, query: dict[str, Any]) -> int:
+    """delete_many that also works where FerretDB refuses to delete more than 32,766 documents at once.
+
+    The plain delete is one scan; only when FerretDB refuses it are ids fetched and deleted in chunks of
+    DELETE_CHUNK (each chunk costs two more scans, so callers that can bound their ranges should).
+    """
+    try:
+        result = await collection.delete_many(query)
+        return int(result.deleted_count)
+    except OperationFailure as exc:
+        if "too many SQL variables" not in str(exc):
+            raise
+    deleted = 0
+    while True:
+        ids = [doc["_id"] async for doc in collection.find(query, {"_id": 1}).limit(DELETE_CHUNK)]
+        if not ids:
+            return deleted
+        result = await collection.delete_many({"_id": {"$in": ids}})
+        deleted += int(result.deleted_count)
+        if len(ids) < DELETE_CHUNK:
+            return deleted
+
+
 async def _insert_ignoring_duplicates(collection: Any, docs: Sequence[dict[str, Any]]) -> int:
     """Insert all; documents already there are skipped. Returns how many were new."""
     if not docs:
@@ -139,10 +165,9 @@ class EventDocuments:
 
     async def delete_published(self, scope: str, after_seq: int, upto_seq: int) -> int:
         """Delete the scope's confirmed entries with after_seq < seq <= upto_seq (failed ones excepted)."""
-        result = await self.queue.delete_many(
-            {"scope": scope, "seq": {"$gt": after_seq, "$lte": upto_seq}, "retry_count": 0}
+        return await delete_in_chunks(
+            self.queue, {"scope": scope, "seq": {"$gt": after_seq, "$lte": upto_seq}, "retry_count": 0}
         )
-        return int(result.deleted_count)
 
     async def delete_entry(self, entry_id: str) -> None:
         await self.queue.delete_one({"_id": entry_id})
@@ -156,8 +181,7 @@ class EventDocuments:
 
     async def discard_transfers_above(self, scope: str, block: int) -> int:
         """Drop unsent transfer messages of blocks above `block` (an uncommitted or rolled-back batch)."""
-        result = await self.queue.delete_many({"scope": scope, "kind": "transfer", "block_number": {"$gt": block}})
-        return int(result.deleted_count)
+        return await delete_in_chunks(self.queue, {"scope": scope, "kind": "transfer", "block_number": {"$gt": block}})
 
     async def count_queued(self, scope: str) -> int:
         return int(await self.queue.count_documents({"scope": scope}))
@@ -175,5 +199,8 @@ class EventDocuments:
         hashes = sorted(set(block_hashes))
         if not hashes:
             return 0
-        result = await self.raw.delete_many({"chain_id": chain_id, "block_hash": {"$in": hashes}})
-        return int(result.deleted_count)
+        deleted = 0
+        for start in range(0, len(hashes), 1_000):
+            chunk = hashes[start : start + 1_000]
+            deleted += await delete_in_chunks(self.raw, {"chain_id": chain_id, "block_hash": {"$in": chunk}})
+        return deleted

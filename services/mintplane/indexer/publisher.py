@@ -30,6 +30,7 @@ from mintplane.indexer.documents import EventDocuments, OutboxEntry
 from mintplane.indexer.metrics import OUTBOX_PENDING, PUBLISH_FAILURES, PUBLISHED
 
 log = get_logger(__name__)
+CLEANUP_CHUNK = 10_000  # entries per range delete: FerretDB refuses deletes of more than 32,766 documents
 
 
 class BatchPublisher(Protocol):
@@ -64,6 +65,7 @@ class OutboxPublisher:
         self._cleanup_interval = cleanup_interval
         self._confirmed_seq = 0  # every entry of this scope up to here is confirmed (or set aside as failed)
         self._deleted_seq = 0
+        self._marks: deque[tuple[int, int]] = deque()  # (highest seq, entries) of each confirmed chunk
 
     @property
     def pending(self) -> int:
@@ -98,19 +100,21 @@ class OutboxPublisher:
         await self.cleanup()
 
     async def cleanup(self) -> None:
-        """Delete confirmed entries from the outbox (one pass, however many)."""
-        upto = self._confirmed_seq
-        if upto <= self._deleted_seq:
-            return
-        while True:
-            try:
-                await self._documents.delete_published(self.scope, self._deleted_seq, upto)
-                self._deleted_seq = upto
-                return
-            except Exception as exc:  # MongoDB away: confirmed entries stay until this succeeds
-                self.last_error = f"outbox cleanup: {exc}"
-                log.warning("outbox cleanup failed; retrying", scope=self.scope, error=str(exc))
-                await asyncio.sleep(1.0 + self._rng())
+        """Delete confirmed entries from the outbox: one range delete per CLEANUP_CHUNK entries."""
+        while self._marks:
+            upto, count = self._marks.popleft()
+            while self._marks and count + self._marks[0][1] <= CLEANUP_CHUNK:
+                upto, more = self._marks.popleft()
+                count += more
+            while True:
+                try:
+                    await self._documents.delete_published(self.scope, self._deleted_seq, upto)
+                    self._deleted_seq = upto
+                    break
+                except Exception as exc:  # MongoDB away: confirmed entries stay until this succeeds
+                    self.last_error = f"outbox cleanup: {exc}"
+                    log.warning("outbox cleanup failed; retrying", scope=self.scope, error=str(exc))
+                    await asyncio.sleep(1.0 + self._rng())
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,7 +162,7 @@ class OutboxPublisher:
         sent = {e.id for e in chunk}
         while self._queue and self._queue[0].id in sent:
             self._queue.popleft()
-        self._confirmed_seq = max(self._confirmed_seq, max(e.seq for e in chunk))
+        self._confirm(chunk)
         self._failures = 0
         self.last_error = ""
         self.published += len(chunk)
@@ -183,12 +187,18 @@ class OutboxPublisher:
             await self._documents.mark_failed(entry, error, self._next_attempt(entry.retry_count + 1))
         gone = {e.id for e in chunk}
         self._queue = deque(e for e in self._queue if e.id not in gone)
-        self._confirmed_seq = max(self._confirmed_seq, max(e.seq for e in chunk))
+        self._confirm(chunk)
         self.published += len(good)
         PUBLISHED.labels(self.scope).inc(len(good))
         log.warning("outbox entries set aside as failed", scope=self.scope, failed=len(bad), sent=len(good))
         self._gauge()
         return True
+
+    def _confirm(self, chunk: Sequence[OutboxEntry]) -> None:
+        top = max(e.seq for e in chunk)
+        if top > self._confirmed_seq:
+            self._confirmed_seq = top
+            self._marks.append((top, len(chunk)))
 
     def _next_attempt(self, retry_count: int) -> datetime:
         seconds = min(3600.0, 5.0 * 2 ** min(retry_count, 12)) * (0.5 + self._rng())
