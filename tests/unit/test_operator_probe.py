@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 
+from mintplane.common.endpoint_auth import AuthType, Credential
 from mintplane.operator import probe
 
 pytestmark = pytest.mark.unit
@@ -105,40 +108,41 @@ async def test_wrong_chain_is_unhealthy_with_reason(rpc: tuple[RpcServer, str],
         ("basic", "", lambda r: r.headers["Authorization"].startswith("Basic ")),
     ],
 )
-async def test_credentials_reach_the_endpoint(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession,
-                                              auth: str, param: str, check: Callable[[web.Request], bool]) -> None:
+async def test_each_crd_auth_type_reaches_the_endpoint(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession,
+                                                       auth: str, param: str,
+                                                       check: Callable[[web.Request], bool]) -> None:
+    """The CRD's names map onto the shared request builder (whose own cases live in test_endpoint_auth)."""
     server, host = rpc
-    credential = probe.Credential(auth_type=auth, value=SECRET if auth != "basic" else f"user:{SECRET}", param=param)
+    value = SECRET if auth != "basic" else f"user:{SECRET}"
+    credential = Credential(auth_type=probe.crd_auth_type(auth), value=value, param=param)
     result = await probe.probe(session, f"http://{host}/v3", credential=credential)
     assert result.answered
     assert check(server.seen[-1])
 
 
-async def test_query_key_joins_the_urls_own_parameters(rpc: tuple[RpcServer, str],
-                                                         session: aiohttp.ClientSession) -> None:
-    server, host = rpc
-    credential = probe.Credential(auth_type="query", value="k&y=1 2", param="api-key")
-    result = await probe.probe(session, f"http://{host}/v1?network=mainnet", credential=credential)
-    assert result.answered
-    seen = server.seen[-1]
-    assert seen.path == "/v1" and dict(seen.query) == {"network": "mainnet", "api-key": "k&y=1 2"}
-    url, headers = probe.request_target("https://rpc.example/v1?a=1#frag", credential)
-    assert (url, headers) == ("https://rpc.example/v1?a=1&api-key=k%26y%3D1+2#frag", {})
+def test_every_crd_auth_type_has_a_registry_name() -> None:
+    crd = Path(__file__).resolve().parents[2] / "crds" / "chainendpoints.mintplane.io.yaml"
+    schema = yaml.safe_load(crd.read_text())["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert set(schema["properties"]["spec"]["properties"]["authType"]["enum"]) == set(probe.CRD_AUTH_TYPES)
+    assert set(probe.CRD_AUTH_TYPES.values()) == set(AuthType)
+    with pytest.raises(ValueError, match="authType 'apiKey' is not one of none, bearer"):
+        probe.crd_auth_type("apiKey")
 
 
 @pytest.mark.parametrize("auth", ["header", "query"])
 async def test_named_auth_without_a_name_is_not_sent(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession,
                                                      auth: str) -> None:
     server, host = rpc
-    result = await probe.probe(session, f"http://{host}/", credential=probe.Credential(auth, SECRET))
-    assert result.reason == "InvalidSpec" and "needs authParam" in result.error
+    credential = Credential(probe.crd_auth_type(auth), SECRET)
+    result = await probe.probe(session, f"http://{host}/", credential=credential)
+    assert result.reason == "InvalidSpec" and "needs auth_param (authParam in a ChainEndpoint)" in result.error
     assert server.seen == [] and SECRET not in result.error
 
 
 async def test_failures_never_leak_the_key(rpc: tuple[RpcServer, str], session: aiohttp.ClientSession) -> None:
     server, host = rpc
     server.status = 401
-    credential = probe.Credential(auth_type="path", value=SECRET)
+    credential = Credential(auth_type=AuthType.API_KEY_PATH, value=SECRET)
     result = await probe.probe(session, f"http://{host}/v3", credential=credential)
     assert result.reason == "HttpStatus"
     assert SECRET not in result.error

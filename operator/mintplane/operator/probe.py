@@ -1,21 +1,23 @@
 """Health probe of one JSON-RPC endpoint: ``eth_chainId`` and ``eth_blockNumber`` in one batch request,
 its round-trip time, and the traffic-light score public RPC lists use.
 
-Credentials are attached here and nowhere else; every error text that leaves this module names the host
-only and has the key masked, because it ends up in status, events and logs.
+Credentials are attached by :mod:`mintplane.common.endpoint_auth`, the same code the indexer uses, so a
+key that passes the probe is sent the same way when indexing. Every error text that leaves this module
+names the host only and has the key masked (in every form it takes on the wire), because it ends up in
+status, events and logs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from mintplane.common.endpoint_auth import AuthType, Credential, redact, request_target, secret_forms
 from mintplane.operator.specs import host_of
 
 _BATCH = [
@@ -27,13 +29,23 @@ GREEN_MAX_BEHIND, GREEN_MAX_LATENCY_MS = 2, 300
 ORANGE_MAX_BEHIND, ORANGE_MAX_LATENCY_MS = 10, 1000
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """How to attach a key: ``auth_type`` as in the ChainEndpoint CRD, ``param`` for header/query."""
+# ChainEndpoint spec.authType -> the registry's names, which the shared request builder speaks.
+CRD_AUTH_TYPES: dict[str, AuthType] = {
+    "none": AuthType.NONE,
+    "bearer": AuthType.BEARER,
+    "basic": AuthType.BASIC,
+    "header": AuthType.API_KEY_HEADER,
+    "query": AuthType.API_KEY_QUERY,
+    "path": AuthType.API_KEY_PATH,
+}
 
-    auth_type: str
-    value: str
-    param: str = ""
+
+def crd_auth_type(auth_type: str) -> AuthType:
+    """The registry's name for a ChainEndpoint ``authType``; ValueError for one the operator does not know."""
+    try:
+        return CRD_AUTH_TYPES[auth_type]
+    except KeyError:
+        raise ValueError(f"authType {auth_type!r} is not one of {', '.join(CRD_AUTH_TYPES)}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,30 +75,6 @@ class _ProbeFailure(Exception):
         super().__init__(f"{reason}: {details}")
         self.reason = reason
         self.details = details
-
-
-def request_target(url: str, credential: Credential | None) -> tuple[str, dict[str, str]]:
-    """The URL and headers of a request carrying the credential."""
-    if credential is None or credential.auth_type == "none":
-        return url, {}
-    kind, value = credential.auth_type, credential.value
-    if kind in ("header", "query") and not credential.param:
-        raise ValueError(f"authType {kind} needs authParam (the {kind} name that carries the key)")
-    if kind == "bearer":
-        return url, {"Authorization": f"Bearer {value}"}
-    if kind == "basic":
-        user, _, password = value.partition(":")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return url, {"Authorization": f"Basic {token}"}
-    if kind == "header":
-        return url, {credential.param: value}
-    if kind == "query":  # before any #fragment, after the URL's own parameters
-        parts = urlsplit(url)
-        query = "&".join(q for q in (parts.query, urlencode({credential.param: value})) if q)
-        return urlunsplit(parts._replace(query=query)), {}
-    if kind == "path":
-        return f"{url.rstrip('/')}/{quote(value, safe='')}", {}
-    raise ValueError(f"unknown authType {kind!r}")
 
 
 def _quantity(response: dict[str, Any], method: str) -> int:
@@ -168,8 +156,7 @@ async def probe(
 
 
 def _failed(started: float, reason: str, details: str, credential: Credential | None) -> ProbeResult:
-    if credential is not None and credential.value:
-        details = details.replace(credential.value, "***")
+    details = redact(details, secret_forms(credential))
     latency_ms = round((time.perf_counter() - started) * 1000)
     return ProbeResult(latency_ms=latency_ms, reason=reason, error=f"{reason}: {details}")
 

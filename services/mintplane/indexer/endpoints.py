@@ -67,13 +67,17 @@ class TokenBucket:
 
 @dataclass(frozen=True)
 class EndpointSpec:
+    """One endpoint as requests see it (``url`` and ``headers`` carry the credential, so they stay out of
+    reprs) and as people see it (:attr:`display`, from the registry's key-free URL)."""
+
     id: int
-    url: str
+    url: str = field(repr=False)
     priority: int
     weight: int
     rate_limit: int  # requests per second, 0 = unlimited
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     shown_as: str = ""  # what status and logs show: the registry's URL, without the credential applied
+    masks: tuple[str, ...] = field(default=(), repr=False)  # forms of the key to blank out of error texts
 
     @property
     def display(self) -> str:
@@ -159,7 +163,8 @@ class EndpointPool:
             if existing is not None and existing.spec == spec:
                 endpoints.append(existing)
                 continue
-            client = JsonRpcClient(self.session, spec.url, timeout=self.timeout, headers=dict(spec.headers))
+            client = JsonRpcClient(self.session, spec.url, timeout=self.timeout, headers=dict(spec.headers),
+                                   masks=spec.masks)
             bucket = TokenBucket(spec.rate_limit, clock=self.clock) if spec.rate_limit > 0 else None
             endpoint = _Endpoint(spec, client, bucket)
             if existing is not None:

@@ -3,13 +3,13 @@
 `GetChainConfig` gives everything in one call: the chain (enabled or not), its active endpoints in
 failover order, and its tracked contracts. Credentials never pass through the registry: an endpoint
 that needs one names a secret (``secret://<namespace>/<name>/<key>``); in a pod the Secret's keys arrive
-as environment variables (the operator mounts the indexer's env Secret), which :func:`resolve_headers`
-looks up as ``MINTPLANE_RPC_SECRET_<NAME>_<KEY>`` (upper case, other characters as ``_``).
+as environment variables (the operator mounts the indexer's env Secret), which :func:`resolve_endpoint`
+looks up as ``MINTPLANE_RPC_SECRET_<NAME>_<KEY>`` (upper case, other characters as ``_``) and attaches
+with :mod:`mintplane.common.endpoint_auth`, exactly as the operator's prober does.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Mapping
@@ -21,7 +21,8 @@ import grpc
 from mintplane.api.chain_registry.v1 import chain_registry_pb2 as pb
 from mintplane.api.chain_registry.v1 import chain_registry_pb2_grpc as pb_grpc
 from mintplane.api.common.v1 import common_pb2
-from mintplane.indexer.endpoints import EndpointSpec
+from mintplane.common.endpoint_auth import AuthType, Credential, check_shape, request_target, secret_forms
+from mintplane.indexer.endpoints import EndpointSpec, display_url
 
 _STANDARDS = {
     common_pb2.TOKEN_STANDARD_ERC721: "ERC721",
@@ -29,11 +30,14 @@ _STANDARDS = {
     common_pb2.TOKEN_STANDARD_ERC20: "ERC20",
     common_pb2.TOKEN_STANDARD_OTHER: "OTHER",
 }
-_AUTH = {
-    pb.ENDPOINT_AUTH_TYPE_API_KEY_PATH: "api_key_path",
-    pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER: "api_key_header",
-    pb.ENDPOINT_AUTH_TYPE_BEARER: "bearer",
-    pb.ENDPOINT_AUTH_TYPE_BASIC: "basic",
+_AUTH: dict[int, AuthType] = {
+    pb.ENDPOINT_AUTH_TYPE_UNSPECIFIED: AuthType.NONE,
+    pb.ENDPOINT_AUTH_TYPE_NONE: AuthType.NONE,
+    pb.ENDPOINT_AUTH_TYPE_API_KEY_PATH: AuthType.API_KEY_PATH,
+    pb.ENDPOINT_AUTH_TYPE_API_KEY_HEADER: AuthType.API_KEY_HEADER,
+    pb.ENDPOINT_AUTH_TYPE_API_KEY_QUERY: AuthType.API_KEY_QUERY,
+    pb.ENDPOINT_AUTH_TYPE_BEARER: AuthType.BEARER,
+    pb.ENDPOINT_AUTH_TYPE_BASIC: AuthType.BASIC,
 }
 _SECRET_REF = re.compile(r"^secret://([^/]+)/([^/]+)/([^/]+)$")
 
@@ -52,8 +56,9 @@ class EndpointConfig:
     priority: int
     weight: int
     rate_limit: int
-    auth_type: str = "none"
+    auth_type: str = AuthType.NONE  # an AuthType value, or "EndpointAuthType=<n>" from a newer registry
     auth_secret_ref: str = ""
+    auth_param: str = ""  # header (api_key_header) or query parameter (api_key_query) carrying the key
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,8 @@ def config_from_proto(response: pb.GetChainConfigResponse) -> ChainConfig:
     endpoints = tuple(
         EndpointConfig(
             id=e.id, url=e.url, priority=e.priority, weight=e.weight, rate_limit=e.rate_limit,
-            auth_type=_AUTH.get(e.auth_type, "none"), auth_secret_ref=e.auth_secret_ref,
+            auth_type=_AUTH.get(e.auth_type, f"EndpointAuthType={e.auth_type}"), auth_secret_ref=e.auth_secret_ref,
+            auth_param=e.auth_param,
         )
         for e in response.endpoints
         if not e.HasField("active") or e.active
@@ -127,24 +133,30 @@ def secret_env_name(ref: str) -> str:
 
 
 def resolve_endpoint(endpoint: EndpointConfig, env: Mapping[str, str] | None = None) -> EndpointSpec:
-    """The endpoint with its credential applied; ValueError when the credential is not available."""
+    """The endpoint with its credential applied, shown everywhere by the registry's key-free URL.
+
+    ValueError (naming the endpoint, never the key) when the credential cannot be attached: the lane skips
+    that endpoint with a warning and keeps the others.
+    """
     env = os.environ if env is None else env
-    url = endpoint.url
-    headers: list[tuple[str, str]] = []
-    if endpoint.auth_type != "none":
-        if not endpoint.auth_secret_ref:
-            raise ValueError(f"endpoint {endpoint.id} needs {endpoint.auth_type} credentials but names no secret")
-        variable = secret_env_name(endpoint.auth_secret_ref)
-        secret = env.get(variable)
-        if not secret:
-            raise ValueError(f"endpoint {endpoint.id}: credential {variable} is not set")
-        if endpoint.auth_type == "api_key_path":
-            url = url.rstrip("/") + "/" + secret
-        elif endpoint.auth_type == "api_key_header":
-            headers.append(("X-API-Key", secret))
-        elif endpoint.auth_type == "bearer":
-            headers.append(("Authorization", f"Bearer {secret}"))
-        elif endpoint.auth_type == "basic":
-            headers.append(("Authorization", "Basic " + base64.b64encode(secret.encode()).decode()))
+    credential = None
+    try:
+        if endpoint.auth_type != AuthType.NONE:
+            check_shape(endpoint.auth_type, endpoint.auth_param)  # the registry's fault: say so before the env's
+            credential = Credential(AuthType(endpoint.auth_type), _secret(endpoint, env), endpoint.auth_param)
+        url, headers = request_target(endpoint.url, credential)
+    except ValueError as exc:
+        raise ValueError(f"endpoint {endpoint.id} ({display_url(endpoint.url)}): {exc}") from None
     return EndpointSpec(id=endpoint.id, url=url, priority=endpoint.priority, weight=endpoint.weight,
-                        rate_limit=endpoint.rate_limit, headers=tuple(headers), shown_as=endpoint.url)
+                        rate_limit=endpoint.rate_limit, headers=tuple(headers.items()), shown_as=endpoint.url,
+                        masks=secret_forms(credential))
+
+
+def _secret(endpoint: EndpointConfig, env: Mapping[str, str]) -> str:
+    if not endpoint.auth_secret_ref:
+        raise ValueError(f"auth type {endpoint.auth_type} needs a credential, but the endpoint names no secret")
+    variable = secret_env_name(endpoint.auth_secret_ref)
+    secret = env.get(variable)
+    if not secret:
+        raise ValueError(f"credential {variable} is not set (the key of {endpoint.auth_secret_ref})")
+    return secret

@@ -9,6 +9,11 @@ Three kinds of failure, because each calls for a different reaction:
 - :class:`EndpointFailure`: transport errors, timeouts, HTTP 5xx/429, malformed responses. The endpoint
   pool cools the endpoint down and fails over to the next;
 - :class:`RpcError`: any other JSON-RPC error object; surfaced as is.
+
+The URL and headers may carry the endpoint's key, and every error text here ends up in status and logs:
+texts built from a transport exception or from the node's own error message have the key's forms
+(``masks``) blanked out, and redirects are refused rather than followed (a redirect would take the key
+to wherever the endpoint points, and the exception describing it would quote that URL).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+
+from mintplane.common.endpoint_auth import redact
 
 _TOO_LARGE = re.compile(
     r"more than \d+ results|response size|too many (results|logs|blocks)|range (is )?too (large|wide|big)"
@@ -69,13 +76,24 @@ def classify_error(error: dict[str, Any]) -> RpcError:
     return RpcError(code, message, data)
 
 
+def _transport_error(exc: aiohttp.ClientError) -> str:
+    """What went wrong, without the URL some aiohttp errors quote (re-encoded, so masks cannot find the key)."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.InvalidURL):  # its text is the URL itself
+        return f"{name}: the endpoint URL cannot be requested"
+    if isinstance(exc, aiohttp.ClientResponseError):  # its text ends with url=...
+        return f"{name}: {exc.status} {exc.message}".rstrip()
+    return f"{name}: {exc}"
+
+
 class JsonRpcClient:
     """Posts JSON-RPC requests (single or batched) to one URL. Stateless apart from the request id."""
 
     def __init__(self, session: aiohttp.ClientSession, url: str, *, timeout: float,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, masks: Sequence[str] = ()) -> None:
         self._session = session
         self.url = url
+        self._masks = tuple(masks)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         self._next_id = 0
@@ -86,7 +104,7 @@ class JsonRpcClient:
         if not isinstance(body, dict):
             raise EndpointFailure(f"{method}: response is not a JSON-RPC object")
         if body.get("error") is not None:
-            raise classify_error(body["error"])
+            raise classify_error(self._masked(body["error"]))
         if "result" not in body:
             raise EndpointFailure(f"{method}: response has neither result nor error")
         return body["result"]
@@ -104,7 +122,7 @@ class JsonRpcClient:
         body = await self._post(payload)
         if not isinstance(body, list):
             if isinstance(body, dict) and body.get("error") is not None:
-                raise classify_error(body["error"])
+                raise classify_error(self._masked(body["error"]))
             raise EndpointFailure("batch response is not a list")
         by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
         results = []
@@ -113,9 +131,17 @@ class JsonRpcClient:
             if item is None:
                 raise EndpointFailure(f"batch response lacks id {first + i}")
             if item.get("error") is not None:
-                raise classify_error(item["error"])
+                raise classify_error(self._masked(item["error"]))
             results.append(item.get("result"))
         return results
+
+    def _masked(self, error: Any) -> dict[str, Any]:
+        """The node's error object with the key blanked out (some providers echo the request URL)."""
+        if not isinstance(error, dict):
+            return {"code": 0, "message": redact(str(error), self._masks)}
+        if not self._masks:
+            return error
+        return {key: redact(value, self._masks) if isinstance(value, str) else value for key, value in error.items()}
 
     def _id(self) -> int:
         self._next_id += 1
@@ -124,8 +150,12 @@ class JsonRpcClient:
     async def _post(self, payload: Any) -> Any:
         try:
             async with self._session.post(
-                self.url, data=json.dumps(payload), headers=self._headers, timeout=self._timeout
+                self.url, data=json.dumps(payload), headers=self._headers, timeout=self._timeout,
+                allow_redirects=False,
             ) as response:
+                if 300 <= response.status < 400:
+                    raise EndpointFailure(f"HTTP {response.status}: the endpoint redirects; redirects are not "
+                                          "followed because requests carry its key")
                 if response.status == 413:
                     raise RangeTooLarge(413, "request or response too large (HTTP 413)")
                 if response.status == 429:
@@ -136,7 +166,7 @@ class JsonRpcClient:
         except TimeoutError:
             raise EndpointFailure(f"timed out after {self._timeout.total}s", timed_out=True) from None
         except aiohttp.ClientError as exc:
-            raise EndpointFailure(f"{type(exc).__name__}: {exc}") from None
+            raise EndpointFailure(redact(_transport_error(exc), self._masks)) from None
         except asyncio.CancelledError:
             raise
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from mintplane.common.endpoint_auth import Credential
 from mintplane.operator import probe, specs
 from mintplane.operator.conditions import Condition, merge
 from mintplane.operator.errors import ReconcileError, classify
@@ -85,13 +86,15 @@ def best_peer_head(peers: Iterable[EndpointView], own_name: str) -> int | None:
     return max(heads) if heads else None
 
 
-async def _credential(namespace: str, spec: Mapping[str, Any], workloads: Workloads) -> probe.Credential | None:
+async def _credential(namespace: str, spec: Mapping[str, Any], workloads: Workloads) -> Credential | None:
+    """The spec's credential with the Secret's value; ValueError for an authType the operator cannot map."""
     auth = str(spec.get("authType", "none"))
     ref = spec.get("secretRef")
     if auth == "none" or not ref:
         return None
+    kind = probe.crd_auth_type(auth)  # before reading the Secret: an unknown type cannot use it anyway
     value = await workloads.secret_value(namespace, str(ref["name"]), str(ref.get("key", "apiKey")))
-    return probe.Credential(auth_type=auth, value=value, param=str(spec.get("authParam", "")))
+    return Credential(auth_type=kind, value=value, param=str(spec.get("authParam", "")))
 
 
 async def run_probe(
@@ -105,6 +108,8 @@ async def run_probe(
         credential = await _credential(namespace, spec, workloads)
     except SecretUnavailable as exc:
         result = probe.ProbeResult(latency_ms=0, reason="SecretUnavailable", error=f"SecretUnavailable: {exc}")
+    except ValueError as exc:  # an authType this operator does not know (an older CRD let it through)
+        result = probe.ProbeResult(latency_ms=0, reason="InvalidSpec", error=f"InvalidSpec: {exc}")
     else:
         result = await probe.probe(session, str(spec["url"]), credential=credential,
                                    timeout=settings.probe_timeout_seconds)
