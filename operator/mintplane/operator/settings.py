@@ -21,6 +21,8 @@ class OperatorSettings(BaseSettings):
     # Where the services the operator writes to live.
     registry_target: str = f"127.0.0.1:{SERVICE_PORTS['chain_registry']}"
     catalog_target: str = f"127.0.0.1:{SERVICE_PORTS['catalog']}"
+    # The indexer's gRPC status service (GetStatus answers from its checkpoints): fills Chain indexerLag.
+    indexer_target: str = f"127.0.0.1:{SERVICE_PORTS['indexer']}"
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # What to watch: empty means cluster-wide; otherwise names or globs ("mintplane-*"), comma-separated.
@@ -53,6 +55,7 @@ class OperatorSettings(BaseSettings):
     secret_cache_seconds: float = Field(default=30.0, ge=0)
     status_interval_seconds: float = Field(default=2.0, gt=0)
     catalog_poll_seconds: float = Field(default=30.0, gt=0)
+    indexer_poll_seconds: float = Field(default=10.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

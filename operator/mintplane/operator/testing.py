@@ -80,7 +80,8 @@ class OperatorProcess:
     """``python -m mintplane.operator`` as a subprocess with its own settings and log file."""
 
     def __init__(self, *, namespaces: list[str], registry_target: str, log_path: Path, kubeconfig: Path,
-                 catalog_target: str | None = None, env: Mapping[str, str] | None = None) -> None:
+                 catalog_target: str | None = None, indexer_target: str | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.health_port = free_port()
         self.log_path = log_path
         self.env = {
@@ -88,8 +89,9 @@ class OperatorProcess:
             "KUBECONFIG": str(kubeconfig),
             "MINTPLANE_OPERATOR_LOG_JSON": "true",
             "MINTPLANE_OPERATOR_REGISTRY_TARGET": registry_target,
-            # Nothing listens there: the catalog counts as unavailable, deterministically.
+            # Nothing listens there: the catalog and indexer count as unavailable, deterministically.
             "MINTPLANE_OPERATOR_CATALOG_TARGET": catalog_target or f"127.0.0.1:{free_port()}",
+            "MINTPLANE_OPERATOR_INDEXER_TARGET": indexer_target or f"127.0.0.1:{free_port()}",
             "MINTPLANE_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{self.health_port}/healthz",
             "MINTPLANE_OPERATOR_NAMESPACES": ",".join(namespaces),
             **(env or {}),

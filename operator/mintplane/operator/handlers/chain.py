@@ -1,4 +1,5 @@
-"""Chain handlers: reconcile on create/update/resume, refresh status on a timer, clean up on delete."""
+"""Chain handlers: reconcile on create/update/resume, refresh status on a timer, poll the indexer's
+progress on another, clean up on delete."""
 
 from __future__ import annotations
 
@@ -6,18 +7,22 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import grpc
 import kopf
 
+from mintplane.common.log import get_logger
 from mintplane.operator import builders, specs, views
 from mintplane.operator.conditions import is_true
 from mintplane.operator.errors import ReconcileError
 from mintplane.operator.handlers._index import deployment_of, endpoints_of
 from mintplane.operator.handlers._status import effective, kopf_error, write_status
+from mintplane.operator.indexer import GrpcIndexer
 from mintplane.operator.kinds import CHAINS, GROUP, VERSION
 from mintplane.operator.reconcile import chain
 from mintplane.operator.settings import get_settings
 
 SELF_HEAL_SECONDS = 30.0
+log = get_logger(__name__)
 
 
 @kopf.index(GROUP, VERSION, CHAINS)
@@ -84,6 +89,37 @@ async def refresh_chain_status(name: str, namespace: str | None, spec: kopf.Spec
             except ReconcileError as exc:
                 raise kopf_error(exc, memo, kwargs) from None
     write_status(body, patch, status, _desired(name, ns, spec, current, None, kwargs), memo)
+
+
+@kopf.on.startup(id="indexer-client")
+async def open_indexer_client(memo: kopf.Memo, **_: Any) -> None:
+    """Only Chain status reads the indexer, so its channel lives beside the handler that uses it."""
+    config = get_settings()
+    memo.indexer_channel = grpc.aio.insecure_channel(config.indexer_target)
+    memo.indexer = GrpcIndexer(memo.indexer_channel, timeout=config.rpc_timeout_seconds)
+    log.info("indexer status client", target=config.indexer_target, poll_seconds=config.indexer_poll_seconds)
+
+
+@kopf.on.cleanup(id="indexer-client")
+async def close_indexer_client(memo: kopf.Memo, **_: Any) -> None:
+    if "indexer_channel" in memo:
+        await memo.indexer_channel.close()
+
+
+@kopf.timer(GROUP, VERSION, CHAINS, id="indexer", interval=get_settings().indexer_poll_seconds,
+            initial_delay=get_settings().indexer_poll_seconds / 2)
+async def refresh_indexer_progress(spec: kopf.Spec, status: kopf.Status, body: kopf.Body, patch: kopf.Patch,
+                                   memo: Any, **_: Any) -> None:
+    """indexedBlock and indexerLag from the indexer's GetStatus. Never raises: an unreachable indexer is a
+    condition, and the lag keeps its last value until the indexer answers again."""
+    if not specs.indexer_enabled(spec):
+        desired = chain.indexer_off_status(effective(status, memo))
+    else:
+        poll = await chain.poll_indexer(memo.indexer, str(spec["caip2"]))
+        # effective() after the await: the status timer or a reconcile may have written meanwhile.
+        desired = chain.indexer_status(spec=spec, status=effective(status, memo), poll=poll,
+                                       target=memo.settings.indexer_target)
+    write_status(body, patch, status, desired, memo)
 
 
 @kopf.on.delete(GROUP, VERSION, CHAINS)
