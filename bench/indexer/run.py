@@ -48,7 +48,7 @@ from fixture import fixture_dir
 
 from mintplane.api.chain_registry.v1 import chain_registry_pb2 as rpb
 from mintplane.api.chain_registry.v1 import chain_registry_pb2_grpc as rpb_grpc
-from mintplane.catalog.ingest import parse_event
+from mintplane.catalog.ingest import parse_events
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common import amqp
 from mintplane.common.postgres import create_pool
@@ -185,11 +185,12 @@ async def stage_sinks(report: Report, caip2: str, transfers: list[Transfer]) -> 
                 await documents.enqueue(chunk)
 
         seconds, _ = await timed(outbox)
-        report.add(f"MongoDB processing_queue insert_many ({CHUNK:,}/batch)", _rate(len(transfers), seconds))
+        report.add(f"MongoDB processing_queue insert_many ({CHUNK:,} events/batch, 1,000 per message)",
+                   _rate(len(transfers), seconds))
         await documents.queue.drop()
         await documents.ensure_indexes()
 
-        async def outbox_cycle() -> None:  # steady state: write, confirm, range-delete every 10,000
+        async def outbox_cycle() -> None:  # steady state: write, confirm, range-delete every 2 batches
             deleted = 0
             for index, chunk in enumerate(entries):
                 await documents.enqueue(chunk)
@@ -206,6 +207,7 @@ async def stage_sinks(report: Report, caip2: str, transfers: list[Transfer]) -> 
     try:
         repo = IndexerRepository(pool)
         scope = caip2 + "@bench"
+        await pool.execute("DELETE FROM indexer.indexer_checkpoints WHERE chain_id = $1", scope)  # an aborted run's
         await repo.ensure_checkpoint(scope, last_block=0, last_block_hash=None, first_block=1, target_block=None,
                                      contracts=None)
 
@@ -220,14 +222,14 @@ async def stage_sinks(report: Report, caip2: str, transfers: list[Transfer]) -> 
         report.add(f"PostgreSQL batch tx: COPY + insert + balances + checkpoint ({CHUNK:,})",
                    _rate(len(transfers), seconds))
         catalog = CatalogRepository(pool)
-        events = [parse_event(e.body) for chunk in entries for e in chunk]
+        events = [event for chunk in entries for e in chunk for event in parse_events(e.body)]
 
         async def ingest() -> None:
-            for start in range(0, len(events), 1000):
-                await catalog.ingest(events[start : start + 1000])
+            for start in range(0, len(events), 5000):
+                await catalog.ingest(events[start : start + 5000])
 
         seconds, _ = await timed(ingest)
-        report.add("catalog ingestion tx (ledger, tokens, activities, stats; 1,000)", _rate(len(events), seconds))
+        report.add("catalog ingestion tx (ledger, tokens, activities, stats; 5,000)", _rate(len(events), seconds))
     finally:
         await pl.purge(pool, pl.mongo_client(), caip2)
         await pool.execute("DELETE FROM indexer.indexer_checkpoints WHERE chain_id = $1", caip2 + "@bench")
@@ -246,7 +248,7 @@ async def stage_sinks(report: Report, caip2: str, transfers: list[Transfer]) -> 
                 await publisher.publish_batch([_message(e) for e in chunk])
 
         seconds, _ = await timed(publish)
-        report.add(f"RabbitMQ publish_batch with confirms ({CHUNK:,}/batch)", _rate(len(transfers), seconds))
+        report.add(f"RabbitMQ publish_batch with confirms ({CHUNK:,} events/batch)", _rate(len(transfers), seconds))
         await queue.delete(if_unused=False, if_empty=False)
     finally:
         await connection.close()
@@ -313,7 +315,7 @@ async def end_to_end(report: Report, anvil: ck.Anvil, truth: dict[str, Any], reg
         started = time.perf_counter()
         await consumer.idle(quiet=1.0, timeout=1800)
         seconds = time.perf_counter() - started - 1.0
-        report.add("catalog consumer draining those messages (1,000/tx)", _rate(count, seconds))
+        report.add("catalog consumer draining those messages (5,000 events/tx)", _rate(count, seconds))
         await consumer.stop()
         return wall
     finally:

@@ -10,6 +10,7 @@ consumer in this process on a queue of its own. A second, unconsumed queue recor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -179,11 +180,14 @@ async def test_backfill_killed_repeatedly_equals_a_clean_run(pg: asyncpg.Pool[An
         assert [tuple(b) for b in crashed["balances"]] == pl.oracle_balances(expected)
         assert await pl.balances_match(pg, anvil.caip2)
         # on the wire: nothing missing, no retraction, and a re-sent message is a byte-identical copy
-        by_id: dict[str, set[bytes]] = {}
+        by_message: dict[str, set[bytes]] = {}
         for message_id, body in recorded:
-            by_id.setdefault(message_id, set()).add(body)
-        assert set(by_id) == expected_ids
-        assert all(len(bodies) == 1 for bodies in by_id.values())
+            by_message.setdefault(message_id, set()).add(body)
+        assert all(len(bodies) == 1 for bodies in by_message.values())
+        on_the_wire = [event for body in {b for bodies in by_message.values() for b in bodies}
+                       for event in json.loads(body)["events"]]
+        assert sorted(e["event_id"] for e in on_the_wire) == sorted(expected_ids)  # each in exactly one message
+        assert {e["type"] for e in on_the_wire} == {"transfer"}
         resent = sum(n - 1 for n in Counter(m for m, _ in recorded).values())
         print(f"\n{kills_mid_run} kills mid-run over {attempts} starts; {len(expected)} transfers; "
               f"{resent} messages re-sent after a kill (absorbed by the consumer)")

@@ -188,7 +188,8 @@ async def test_backfill_through_a_provider_that_wants_its_key(
         snap = await pl.snapshot(pg, mongo, anvil.caip2, with_mongo=False)
         assert [r[:11] for r in snap["transfers"]] == expected and len(expected) == 12 * 10 + 1
         assert run.status.last_block == last
-        assert await pl.queue_depth(AMQP_URL, events) == len(expected)  # and every transfer was published
+        assert run.publisher.published == len(expected)  # and every transfer was published, in messages
+        assert 1 <= await pl.queue_depth(AMQP_URL, events) <= len(expected)
 
         # it was served through the right endpoint, with the key; the stale one was refused, the unset skipped
         assert proxy.forwarded["/good"] > 0 and set(proxy.forwarded) == {"/good"}

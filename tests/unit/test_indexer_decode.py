@@ -9,7 +9,7 @@ from eth_abi.abi import encode
 
 from mintplane.indexer.decode import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC, decode_logs
 from mintplane.indexer.events import encode as encode_body
-from mintplane.indexer.events import message_body, message_id, routing_key
+from mintplane.indexer.events import envelope, message_body, message_id, routing_key
 
 pytestmark = pytest.mark.unit
 
@@ -78,5 +78,9 @@ def test_message_contract() -> None:
     }
     assert routing_key(CHAIN, "transfer") == "chain.eip155:31337.transfer"
     assert routing_key(CHAIN, "retraction") == "chain.eip155:31337.transfer.retracted"
-    assert message_id(transfer.event_id, "transfer") == transfer.event_id
-    assert message_id(transfer.event_id, "retraction") != transfer.event_id
+    ids = [transfer.event_id]
+    assert message_id(ids, "transfer", 3) == message_id(list(ids), "transfer", 3)  # deterministic
+    assert len({message_id(ids, "transfer", 3), message_id(ids, "retraction", 3), message_id(ids, "transfer", 4),
+                message_id([*ids, "x"], "transfer", 3)}) == 4
+    assert json.loads(envelope([transfer, transfer], "retraction", 4)) == {
+        "events": [message_body(transfer, "retraction", 4)] * 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -53,7 +54,7 @@ class FakeBroker:
 def _entries(count: int) -> list[OutboxEntry]:
     transfers = [Transfer("eip155:1", "0x" + "aa" * 20, "ERC721", n, "0x" + "00" * 20, "0x" + "11" * 20, 1, 5,
                           "0x" + "cd" * 32, n, 0, "0x" + "ef" * 32, None, "Transfer") for n in range(count)]
-    return entries_for("eip155:1", transfers, "transfer", 0, SeqClock())
+    return entries_for("eip155:1", transfers, "transfer", 0, SeqClock(), per_message=1)
 
 
 async def _run_until_drained(publisher: OutboxPublisher) -> None:
@@ -105,4 +106,28 @@ def test_entry_ids_are_deterministic_and_seq_increases() -> None:
     first, second = _entries(3), _entries(3)
     assert [e.id for e in first] == [e.id for e in second]
     assert [e.seq for e in first] == sorted(e.seq for e in first) and second[0].seq > first[-1].seq
-    assert first[0].id.startswith("t:") and first[0].id.endswith(":0")
+    assert first[0].id.startswith("t:0:") and first[0].id == first[0].message_id
+
+
+def test_a_batch_travels_in_messages_of_at_most_per_message_events() -> None:
+    transfers = [Transfer("eip155:1", "0x" + "aa" * 20, "ERC721", n, "0x" + "00" * 20, "0x" + "11" * 20, 1,
+                          5 + n // 1000, "0x" + "cd" * 32, n, 0, "0x" + "ef" * 32, None, "Transfer")
+                 for n in range(2500)]
+    entries = entries_for("eip155:1", transfers, "transfer", 2, SeqClock(), per_message=1000)
+    assert [e.events for e in entries] == [1000, 1000, 500]
+    assert [(e.first_block, e.last_block) for e in entries] == [(5, 5), (6, 6), (7, 7)]
+    bodies = [json.loads(e.body) for e in entries]
+    assert [b["event_id"] for body in bodies for b in body["events"]] == [t.event_id for t in transfers]
+    assert {b["epoch"] for body in bodies for b in body["events"]} == {2}
+
+
+async def test_pending_and_back_pressure_count_events_not_messages() -> None:
+    outbox, broker = FakeOutbox(), FakeBroker(down=True)
+    publisher = OutboxPublisher(outbox, broker, "eip155:1", batch_size=4)  # type: ignore[arg-type]
+    transfers = [Transfer("eip155:1", "0x" + "aa" * 20, "ERC721", n, "0x" + "00" * 20, "0x" + "11" * 20, 1, 5,
+                          "0x" + "cd" * 32, n, 0, "0x" + "ef" * 32, None, "Transfer") for n in range(30)]
+    publisher.hand_over(entries_for("eip155:1", transfers, "transfer", 0, SeqClock(), per_message=10))
+    assert publisher.pending == 30
+    publisher.forget_transfers_above(4)  # every message starts at block 5: all of them go
+    assert publisher.pending == 0
+    await asyncio.wait_for(publisher.wait_below(0), 1)

@@ -1,11 +1,11 @@
 """Consumes the indexer's transfer events into the catalog, a batch of deliveries per transaction.
 
-A durable queue is bound to ``chain.*.transfer`` and ``chain.*.transfer.retracted``. Deliveries are
-gathered (up to `batch_size`, or `batch_wait` seconds after the first) and applied in one PostgreSQL
-transaction (:meth:`CatalogRepository.ingest`); only then are they acked. A crash or a failed transaction
-means redelivery, which the processed-events ledger turns into a no-op: exactly-once effects on top of
-at-least-once delivery. A message that is not an indexer event is rejected without requeue (logged and
-counted), so it cannot block the queue.
+A durable queue is bound to ``chain.*.transfer`` and ``chain.*.transfer.retracted``; a message carries a
+batch of events. Deliveries are gathered (up to `batch_size` events, or `batch_wait` seconds after the
+first) and applied in one PostgreSQL transaction (:meth:`CatalogRepository.ingest`); only then are they
+acked. A crash or a failed transaction means redelivery, which the processed-events ledger turns into a
+no-op: exactly-once effects on top of at-least-once delivery. A message that is not an indexer event is
+rejected without requeue (logged and counted), so it cannot block the queue.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import Counter, Histogram
 
-from mintplane.catalog.ingest import BadMessage, Event, parse_event
+from mintplane.catalog.ingest import BadMessage, Event, parse_events
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common.amqp import EVENTS_EXCHANGE, declare_queue
 from mintplane.common.log import get_logger
@@ -32,6 +32,7 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 DEFAULT_QUEUE = "catalog.transfers"
+Parsed = tuple[AbstractIncomingMessage, list[Event]]
 DEFAULT_ROUTING_KEYS = ("chain.*.transfer", "chain.*.transfer.retracted")
 
 
@@ -48,8 +49,8 @@ class ConsumerStats:
 class TransferConsumer:
     def __init__(
         self, repository: CatalogRepository, connect: Callable[[], Awaitable[AbstractRobustConnection]], *,
-        queue: str = DEFAULT_QUEUE, routing_keys: Sequence[str] = DEFAULT_ROUTING_KEYS, prefetch: int = 2000,
-        batch_size: int = 1000, batch_wait: float = 0.05, exchange: str = EVENTS_EXCHANGE,
+        queue: str = DEFAULT_QUEUE, routing_keys: Sequence[str] = DEFAULT_ROUTING_KEYS, prefetch: int = 50,
+        batch_size: int = 5000, batch_wait: float = 0.05, exchange: str = EVENTS_EXCHANGE,
     ) -> None:
         self._exchange = exchange
         self._repo = repository
@@ -89,36 +90,46 @@ class TransferConsumer:
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
                 delay = min(30.0, delay * 2)
 
-    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[AbstractIncomingMessage]:
-        batch = [await inbox.get()]
+    async def _collect(self, inbox: asyncio.Queue[AbstractIncomingMessage]) -> list[Parsed]:
+        """Deliveries up to `batch_size` events (at least one message), parsed; bad ones are rejected here."""
+        batch: list[Parsed] = []
+        events = 0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._batch_wait
-        while len(batch) < self._batch_size:
-            if not inbox.empty():
-                batch.append(inbox.get_nowait())
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
+        deadline: float | None = None
+        while events < self._batch_size:
+            if not batch:
+                message = await inbox.get()
+                deadline = loop.time() + self._batch_wait
+            elif not inbox.empty():
+                message = inbox.get_nowait()
+            else:
+                assert deadline is not None
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    message = await asyncio.wait_for(inbox.get(), remaining)
+                except TimeoutError:
+                    break
             try:
-                batch.append(await asyncio.wait_for(inbox.get(), remaining))
-            except TimeoutError:
-                break
+                parsed = parse_events(message.body)
+            except BadMessage as exc:
+                await self._reject(message, exc)
+                continue
+            batch.append((message, parsed))
+            events += len(parsed)
         return batch
 
-    async def _process(self, batch: Sequence[AbstractIncomingMessage]) -> None:
-        events: list[Event] = []
-        good: list[AbstractIncomingMessage] = []
-        for message in batch:
-            try:
-                events.append(parse_event(message.body))
-                good.append(message)
-            except BadMessage as exc:
-                self.stats.rejected += 1
-                EVENTS.labels("rejected").inc()
-                log.warning("rejected a message that is not an indexer event", message_id=message.message_id,
-                            routing_key=message.routing_key, error=str(exc))
-                await _settle(message.reject(requeue=False))
+    async def _reject(self, message: AbstractIncomingMessage, exc: BadMessage) -> None:
+        self.stats.rejected += 1
+        EVENTS.labels("rejected").inc()
+        log.warning("rejected a message that is not an indexer event", message_id=message.message_id,
+                    routing_key=message.routing_key, error=str(exc))
+        await _settle(message.reject(requeue=False))
+
+    async def _process(self, batch: Sequence[Parsed]) -> None:
+        events = [event for _, parsed in batch for event in parsed]
+        good = [message for message, _ in batch]
         if not events:
             return
         try:

@@ -75,13 +75,38 @@ def _uint(value: Any, field: str) -> int:
     return number
 
 
-def parse_event(body: bytes) -> Event:
+def parse_events(body: bytes) -> list[Event]:
+    """The events of one message: the indexer's ``{"events": [...]}`` envelope, or one bare event object.
+
+    The whole message is refused when any event in it is malformed: its events come from one indexing
+    batch, and applying part of it would hide the problem.
+    """
     try:
         data = json.loads(body)
     except ValueError:
         raise BadMessage("body is not JSON") from None
     if not isinstance(data, dict):
         raise BadMessage("body is not a JSON object")
+    if "events" not in data:
+        return [event_from_json(data)]
+    events = data["events"]
+    if not isinstance(events, list) or not events:
+        raise BadMessage("events is not a non-empty list")
+    return [event_from_json(item) for item in events]
+
+
+def parse_event(body: bytes) -> Event:
+    """One bare event object (what :func:`parse_events` accepts besides the envelope)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadMessage("body is not JSON") from None
+    return event_from_json(data)
+
+
+def event_from_json(data: Any) -> Event:
+    if not isinstance(data, dict):
+        raise BadMessage("event is not a JSON object")
     try:
         kind = data["type"]
         if kind not in ("transfer", "retraction"):

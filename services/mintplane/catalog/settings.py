@@ -12,6 +12,6 @@ class CatalogSettings(ServiceSettings):
     catalog_queue: str = "catalog.transfers"
     catalog_events_exchange: str = "mintplane.events"
     catalog_routing_keys: list[str] = Field(default_factory=lambda: ["chain.*.transfer", "chain.*.transfer.retracted"])
-    catalog_prefetch: int = Field(default=2000, ge=1)
-    catalog_batch_size: int = Field(default=1000, ge=1)
+    catalog_prefetch: int = Field(default=50, ge=1)  # messages (each carries up to 1,000 events)
+    catalog_batch_size: int = Field(default=5000, ge=1)  # events per ingestion transaction
     catalog_batch_wait_seconds: float = Field(default=0.05, ge=0)

@@ -3,16 +3,17 @@
 Both are written before the PostgreSQL transaction that makes a batch "done", with deterministic ids and
 ``insert_many(ordered=False)`` that ignores duplicate keys, so rewriting a batch after a crash is a no-op.
 
-- ``raw_events``: one document per decoded (token, amount) pair, unique on (chain_id, block_hash,
-  log_index, batch_index); documents of blocks a reorg orphaned are deleted by block hash.
-- ``processing_queue`` (the outbox): one document per message, with event_id, priority, retry_count,
-  status and next_attempt_at. A message is *published* once the broker confirmed it; confirmed entries
-  are then deleted in bulk by seq range, so the queue only holds what is still to send (or was sent a
-  moment ago). FerretDB 1.24 (the local MongoDB) rewrites documents one by one with a full scan each
-  (12 ms per document measured on 5,000, 60 ms on 100,000), so marking thousands of entries "published"
-  would cost more than indexing them; a range delete is one scan (0.7-0.9 s on 20,000 documents,
-  whether it removes 500 or 5,000). Entries the broker refuses individually are
-  updated to status ``failed`` with back-off (rare, one at a time).
+- ``raw_events``: one document per decoded (token, amount) pair; its ``_id`` is the event id
+  ``<caip2>:<block_hash>:<log_index>:<batch_index>``, which is the uniqueness the design asks for (chain +
+  block hash + log index), so no second unique index is maintained on every insert. Documents of blocks a
+  reorg orphaned are deleted by block hash.
+- ``processing_queue`` (the outbox): one document per message (a batch of up to 1,000 events of one
+  indexing batch, see :mod:`mintplane.indexer.outbox`), with its block range, event count, priority,
+  retry_count, status and next_attempt_at. A message is *published* once the broker confirmed it;
+  confirmed entries are then deleted in bulk by seq range, so the queue only holds what is still to send
+  (or was sent a moment ago). FerretDB 1.24 (the local MongoDB) filters by scanning the collection, so an
+  outbox of a few large documents (not one per event) keeps every scan, and the whole outbox, cheap.
+  Entries the broker refuses individually are updated to status ``failed`` with back-off (rare).
 
 Only features both MongoDB and FerretDB 1.24 implement are used (DESIGN section 5).
 """
@@ -30,6 +31,7 @@ from pymongo.errors import BulkWriteError, OperationFailure
 from mintplane.indexer.events import Transfer
 
 DUPLICATE_KEY = 11000
+LEGACY_RAW_INDEX = "ux_raw_events_log"
 DELETE_CHUNK = 10_000
 """FerretDB (SQLite backend) deletes by listing every matching id as an SQL variable and fails above
 32,766 ("too many SQL variables"); bulk deletes therefore go in chunks of ids."""
@@ -37,14 +39,15 @@ DELETE_CHUNK = 10_000
 
 @dataclass
 class OutboxEntry:
-    id: str
+    id: str  # = message_id
     scope: str
-    event_id: str
     kind: str  # "transfer" | "retraction"
     routing_key: str
     message_id: str
     body: bytes
-    block_number: int
+    events: int
+    first_block: int
+    last_block: int
     seq: int
     priority: int = 0
     retry_count: int = 0
@@ -53,21 +56,21 @@ class OutboxEntry:
 
     def document(self) -> dict[str, Any]:
         return {
-            "_id": self.id, "scope": self.scope, "event_id": self.event_id, "kind": self.kind,
-            "routing_key": self.routing_key, "message_id": self.message_id, "body": self.body.decode(),
-            "block_number": self.block_number, "seq": self.seq, "priority": self.priority,
-            "retry_count": self.retry_count, "status": self.status,
+            "_id": self.id, "scope": self.scope, "kind": self.kind, "routing_key": self.routing_key,
+            "message_id": self.message_id, "body": self.body.decode(), "events": self.events,
+            "first_block": self.first_block, "last_block": self.last_block, "seq": self.seq,
+            "priority": self.priority, "retry_count": self.retry_count, "status": self.status,
             "next_attempt_at": self.next_attempt_at or datetime.now(UTC), "created_at": datetime.now(UTC),
         }
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> OutboxEntry:
         return cls(
-            id=doc["_id"], scope=doc["scope"], event_id=doc["event_id"], kind=doc["kind"],
-            routing_key=doc["routing_key"], message_id=doc["message_id"], body=str(doc["body"]).encode(),
-            block_number=int(doc["block_number"]), seq=int(doc["seq"]), priority=int(doc.get("priority", 0)),
-            retry_count=int(doc.get("retry_count", 0)), status=str(doc.get("status", "pending")),
-            next_attempt_at=doc.get("next_attempt_at"),
+            id=doc["_id"], scope=doc["scope"], kind=doc["kind"], routing_key=doc["routing_key"],
+            message_id=doc["message_id"], body=str(doc["body"]).encode(), events=int(doc["events"]),
+            first_block=int(doc["first_block"]), last_block=int(doc["last_block"]), seq=int(doc["seq"]),
+            priority=int(doc.get("priority", 0)), retry_count=int(doc.get("retry_count", 0)),
+            status=str(doc.get("status", "pending")), next_attempt_at=doc.get("next_attempt_at"),
         )
 
 
@@ -136,11 +139,8 @@ class EventDocuments:
         self.queue = db["processing_queue"]
 
     async def ensure_indexes(self) -> None:
-        await self.raw.create_index(
-            [("chain_id", ASCENDING), ("block_hash", ASCENDING), ("log_index", ASCENDING),
-             ("batch_index", ASCENDING)],
-            unique=True, name="ux_raw_events_log",
-        )
+        if LEGACY_RAW_INDEX in await self.raw.index_information():  # redundant with _id, costs every insert
+            await self.raw.drop_index(LEGACY_RAW_INDEX)
         await self.raw.create_index([("chain_id", ASCENDING), ("block_number", ASCENDING)],
                                     name="ix_raw_events_block")
         await self.queue.create_index([("scope", ASCENDING), ("seq", ASCENDING)], name="ix_queue_scope_seq")
@@ -180,8 +180,11 @@ class EventDocuments:
         )
 
     async def discard_transfers_above(self, scope: str, block: int) -> int:
-        """Drop unsent transfer messages of blocks above `block` (an uncommitted or rolled-back batch)."""
-        return await delete_in_chunks(self.queue, {"scope": scope, "kind": "transfer", "block_number": {"$gt": block}})
+        """Drop transfer messages of batches above `block` (an uncommitted or rolled-back batch).
+
+        A message never spans two batches, so those are exactly the messages starting above `block`.
+        """
+        return await delete_in_chunks(self.queue, {"scope": scope, "kind": "transfer", "first_block": {"$gt": block}})
 
     async def count_queued(self, scope: str) -> int:
         return int(await self.queue.count_documents({"scope": scope}))

@@ -6,12 +6,15 @@ One `Transfer` is one (token id, amount) pair moved by one log: an ERC-721 ``Tra
 soon as the block is replaced by a reorg, which is what makes every sink idempotent.
 
 The message contract (routing keys ``chain.<caip2>.transfer`` / ``chain.<caip2>.transfer.retracted`` on the
-``mintplane.events`` topic exchange) is documented on :func:`message_body`.
+``mintplane.events`` topic exchange) is documented on :func:`message_body` (one event) and :func:`envelope`
+(the message: a batch of events).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -56,9 +59,11 @@ def routing_key(chain_id: str, kind: MessageType) -> str:
     return f"chain.{chain_id}.transfer" if kind == "transfer" else f"chain.{chain_id}.transfer.retracted"
 
 
-def message_id(event: str, kind: MessageType) -> str:
-    """Broker message id: the event id for a transfer (consumers dedupe on it), suffixed for its retraction."""
-    return event if kind == "transfer" else f"{event}:retraction"
+def message_id(event_ids: Sequence[str], kind: MessageType, epoch: int) -> str:
+    """Deterministic id of the message carrying `event_ids`: the same events re-sent after a crash keep it,
+    while their retraction, or their re-adoption in a later reorg epoch, gets a new one."""
+    digest = hashlib.sha256("\n".join(event_ids).encode()).hexdigest()[:32]
+    return f"{kind[0]}:{epoch}:{digest}"
 
 
 def iso_timestamp(unix: int | None) -> str | None:
@@ -93,6 +98,16 @@ def message_body(transfer: Transfer, kind: MessageType, epoch: int) -> dict[str,
         "timestamp": iso_timestamp(transfer.timestamp),
         "epoch": epoch,
     }
+
+
+def envelope(transfers: Sequence[Transfer], kind: MessageType, epoch: int) -> bytes:
+    """The body of one message: ``{"events": [<message_body of each event>, ...]}``.
+
+    Events travel in batches (up to :data:`mintplane.indexer.outbox.MESSAGE_EVENTS` per message) because the
+    broker's and the client's cost is per message: one event per message caps a Python publisher at a few
+    thousand events per second. Each event is self-describing, so consumers handle them one by one.
+    """
+    return encode({"events": [message_body(t, kind, epoch) for t in transfers]})
 
 
 def encode(body: dict[str, Any]) -> bytes:

@@ -1,9 +1,11 @@
-"""Building outbox entries: deterministic ids (a rewritten batch collides with itself) and a seq order.
+"""Building outbox entries: one entry is one broker message carrying a batch's events, in seq order.
 
-The entry id holds the event id and the reorg epoch, so the same transfer queued twice after a crash is
-one entry, while its retraction, or its re-adoption after a reorg flip-flop, is a new one. ``seq`` orders
-publishing: microseconds since the epoch, strictly increasing inside a process, so a retraction always
-follows the transfer it undoes.
+An entry never spans two indexing batches (so "the entries of an uncommitted batch" are exactly those
+whose ``first_block`` is above the checkpoint) and holds at most :data:`MESSAGE_EVENTS` events. Its id is
+the message id, derived from the event ids and the reorg epoch: the same events queued twice are one
+entry, while their retraction, or their re-adoption after a reorg flip-flop, is a new one. ``seq``
+orders publishing: microseconds since the epoch, strictly increasing inside a process, so a retraction
+always follows the transfer it undoes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import time
 from collections.abc import Iterable
 
 from mintplane.indexer.documents import OutboxEntry
-from mintplane.indexer.events import MessageType, Transfer, encode, message_body, message_id, routing_key
+from mintplane.indexer.events import MessageType, Transfer, envelope, message_id, routing_key
 
+MESSAGE_EVENTS = 1_000
+"""Events per message: big enough that per-message costs vanish, small enough for one consumer transaction."""
 PRIORITY_TRANSFER = 0
 PRIORITY_RETRACTION = 1  # informational: consumers that can, apply retractions first
 
@@ -31,16 +35,19 @@ class SeqClock:
 
 def entries_for(
     scope: str, transfers: Iterable[Transfer], kind: MessageType, epoch: int, clock: SeqClock,
+    *, per_message: int = MESSAGE_EVENTS,
 ) -> list[OutboxEntry]:
     items = list(transfers)
-    first = clock.take(len(items)) if items else 0
+    chunks = [items[i : i + per_message] for i in range(0, len(items), per_message)]
+    first = clock.take(len(chunks)) if chunks else 0
     priority = PRIORITY_TRANSFER if kind == "transfer" else PRIORITY_RETRACTION
-    return [
-        OutboxEntry(
-            id=f"{kind[0]}:{t.event_id}:{epoch}", scope=scope, event_id=t.event_id, kind=kind,
-            routing_key=routing_key(t.chain_id, kind), message_id=message_id(t.event_id, kind),
-            body=encode(message_body(t, kind, epoch)), block_number=t.block_number, seq=first + i,
-            priority=priority,
-        )
-        for i, t in enumerate(items)
-    ]
+    entries = []
+    for index, chunk in enumerate(chunks):
+        identity = message_id([t.event_id for t in chunk], kind, epoch)
+        entries.append(OutboxEntry(
+            id=identity, scope=scope, kind=kind, routing_key=routing_key(chunk[0].chain_id, kind),
+            message_id=identity, body=envelope(chunk, kind, epoch), events=len(chunk),
+            first_block=min(t.block_number for t in chunk), last_block=max(t.block_number for t in chunk),
+            seq=first + index, priority=priority,
+        ))
+    return entries

@@ -30,7 +30,7 @@ from mintplane.indexer.documents import EventDocuments, OutboxEntry
 from mintplane.indexer.metrics import OUTBOX_PENDING, PUBLISH_FAILURES, PUBLISHED
 
 log = get_logger(__name__)
-CLEANUP_CHUNK = 10_000  # entries per range delete: FerretDB refuses deletes of more than 32,766 documents
+CLEANUP_CHUNK = 1_000  # entries per range delete: FerretDB refuses deletes of more than 32,766 documents
 
 
 class BatchPublisher(Protocol):
@@ -39,12 +39,13 @@ class BatchPublisher(Protocol):
 
 def _message(entry: OutboxEntry) -> OutgoingMessage:
     return OutgoingMessage(routing_key=entry.routing_key, body=entry.body, message_id=entry.message_id,
-                           headers={"x-event-id": entry.event_id})
+                           headers={"x-event-count": entry.events, "x-first-block": entry.first_block,
+                                    "x-last-block": entry.last_block})
 
 
 class OutboxPublisher:
     def __init__(
-        self, documents: EventDocuments, publisher: BatchPublisher, scope: str, *, batch_size: int = 5000,
+        self, documents: EventDocuments, publisher: BatchPublisher, scope: str, *, batch_size: int = 20_000,
         failed_retry_seconds: float = 30.0, max_backoff: float = 30.0, cleanup_interval: float = 5.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -56,6 +57,7 @@ class OutboxPublisher:
         self._max_backoff = max_backoff
         self._rng = rng
         self._queue: deque[OutboxEntry] = deque()
+        self._queued_events = 0
         self._wakeup = asyncio.Event()
         self._shrunk = asyncio.Event()
         self.lock = asyncio.Lock()
@@ -69,28 +71,30 @@ class OutboxPublisher:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        """Events not yet confirmed by the broker."""
+        return self._queued_events
 
     async def load(self) -> None:
         """Take over what a previous process left in the outbox (sent or not: re-sending is safe)."""
         entries = await self._documents.queued(self.scope, status="pending")
         self._queue = deque(sorted(entries, key=lambda e: e.seq))
-        self._gauge()
+        self._recount()
         self._wakeup.set()
 
     def hand_over(self, entries: Sequence[OutboxEntry]) -> None:
         self._queue.extend(entries)
+        self._queued_events += sum(e.events for e in entries)
         self._gauge()
         self._wakeup.set()
 
     def forget_transfers_above(self, block: int) -> None:
         """Drop unsent transfers of rolled-back blocks (call with :attr:`lock` held)."""
-        self._queue = deque(e for e in self._queue if not (e.kind == "transfer" and e.block_number > block))
-        self._gauge()
+        self._queue = deque(e for e in self._queue if not (e.kind == "transfer" and e.first_block > block))
+        self._recount()
 
     async def wait_below(self, limit: int) -> None:
-        """Back-pressure: wait while more than `limit` messages are unsent."""
-        while len(self._queue) > limit:
+        """Back-pressure: wait while more than `limit` events are unsent."""
+        while self._queued_events > limit:
             self._shrunk.clear()
             await self._shrunk.wait()
 
@@ -142,7 +146,7 @@ class OutboxPublisher:
         async with self.lock:
             if not self._queue:
                 return 0.0
-            chunk = [self._queue[i] for i in range(min(self._batch_size, len(self._queue)))]
+            chunk = self._next_chunk()
             try:
                 await self._publisher.publish_batch([_message(e) for e in chunk])
             except Exception as exc:
@@ -158,15 +162,27 @@ class OutboxPublisher:
             self._forget_sent(chunk)
         return 0.0
 
+    def _next_chunk(self) -> list[OutboxEntry]:
+        """The head of the queue, up to `batch_size` events (at least one message)."""
+        chunk: list[OutboxEntry] = []
+        events = 0
+        for entry in self._queue:
+            if chunk and events + entry.events > self._batch_size:
+                break
+            chunk.append(entry)
+            events += entry.events
+        return chunk
+
     def _forget_sent(self, chunk: Sequence[OutboxEntry]) -> None:
         sent = {e.id for e in chunk}
         while self._queue and self._queue[0].id in sent:
-            self._queue.popleft()
+            self._queued_events -= self._queue.popleft().events
         self._confirm(chunk)
         self._failures = 0
         self.last_error = ""
-        self.published += len(chunk)
-        PUBLISHED.labels(self.scope).inc(len(chunk))
+        events = sum(e.events for e in chunk)
+        self.published += events
+        PUBLISHED.labels(self.scope).inc(events)
         self._gauge()
 
     async def _isolate(self, chunk: Sequence[OutboxEntry]) -> bool:
@@ -187,9 +203,11 @@ class OutboxPublisher:
             await self._documents.mark_failed(entry, error, self._next_attempt(entry.retry_count + 1))
         gone = {e.id for e in chunk}
         self._queue = deque(e for e in self._queue if e.id not in gone)
+        self._recount()
         self._confirm(chunk)
-        self.published += len(good)
-        PUBLISHED.labels(self.scope).inc(len(good))
+        events = sum(e.events for e in good)
+        self.published += events
+        PUBLISHED.labels(self.scope).inc(events)
         log.warning("outbox entries set aside as failed", scope=self.scope, failed=len(bad), sent=len(good))
         self._gauge()
         return True
@@ -218,9 +236,13 @@ class OutboxPublisher:
                     await self._documents.mark_failed(entry, str(exc), self._next_attempt(entry.retry_count + 1))
                     continue
                 await self._documents.delete_entry(entry.id)
-                self.published += 1
-                PUBLISHED.labels(self.scope).inc()
+                self.published += entry.events
+                PUBLISHED.labels(self.scope).inc(entry.events)
+
+    def _recount(self) -> None:
+        self._queued_events = sum(e.events for e in self._queue)
+        self._gauge()
 
     def _gauge(self) -> None:
-        OUTBOX_PENDING.labels(self.scope).set(len(self._queue))
+        OUTBOX_PENDING.labels(self.scope).set(self._queued_events)
         self._shrunk.set()  # waiters re-check the length themselves

@@ -25,8 +25,8 @@ class IndexerSettings(ServiceSettings):
     indexer_poll_interval_seconds: float = Field(default=1.0, gt=0)
     indexer_verify_window: int = Field(default=128, ge=0)
     indexer_max_reorg_depth: int = Field(default=1_000, ge=1)
-    indexer_max_outbox_pending: int = Field(default=20_000, ge=1)
-    indexer_publish_batch: int = Field(default=5_000, ge=1)
+    indexer_max_outbox_pending: int = Field(default=50_000, ge=1)  # unsent events before reads wait
+    indexer_publish_batch: int = Field(default=20_000, ge=1)  # events per confirmed publish
     indexer_registry_refresh_seconds: float = Field(default=30.0, gt=0)
     indexer_stall_seconds: float = Field(default=120.0, gt=0)
     indexer_endpoint_cooldown_seconds: float = Field(default=1.0, gt=0)
