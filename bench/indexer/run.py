@@ -77,6 +77,27 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _clock_ticks()
 
 
+SERVERS = {"FerretDB": ("ferretdb",), "PostgreSQL": ("postgres",), "RabbitMQ": ("beam.smp",)}
+
+
+def _server_cpu() -> dict[str, float]:
+    """CPU seconds so far of the dev stack's servers, by server: every process of that name, plus what its
+    exited children used (PostgreSQL's backends end with their connections and are reaped by the postmaster)."""
+    totals = dict.fromkeys(SERVERS, 0.0)
+    ticks = _clock_ticks()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        for server, names in SERVERS.items():
+            if name in names:
+                totals[server] += sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
+    return totals
+
+
 def _machine_busy() -> float:
     parts = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = parts[3] + parts[4]
@@ -284,11 +305,13 @@ async def end_to_end(report: Report, anvil: ck.Anvil, truth: dict[str, Any], reg
     try:
         assert anvil.process is not None
         before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        node_before, busy_before = _proc_cpu(anvil.process.pid), _machine_busy()
+        node_before, busy_before, servers_before = _proc_cpu(anvil.process.pid), _machine_busy(), _server_cpu()
         started = time.perf_counter()
         finished = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True,
                                            check=False)
         wall = time.perf_counter() - started
+        if os.environ.get("BENCH_SHOW_STDERR"):
+            print(finished.stderr[-3000:])
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         if finished.returncode != 0:
             raise RuntimeError(f"backfill failed:\n{finished.stdout[-2000:]}\n{finished.stderr[-2000:]}")
@@ -296,11 +319,13 @@ async def end_to_end(report: Report, anvil: ck.Anvil, truth: dict[str, Any], reg
             after_children.ru_stime - before_children.ru_stime)
         node_cpu = _proc_cpu(anvil.process.pid) - node_before
         busy = _machine_busy() - busy_before
+        servers = {name: cpu - servers_before[name] for name, cpu in _server_cpu().items()}
         count = truth["transfers"]
         report.add("END TO END backfill (read, decode, 2x MongoDB, PG, publish+confirm)", _rate(count, wall))
         report.add("  blocks/s", f"{truth['blocks'] / wall:>12,.0f} blocks/s ({truth['blocks']:,} blocks)")
         report.add("  indexer process CPU seconds (user+sys)", f"{cpu:>12.1f} s  ({count / cpu:,.0f} events per CPU-s)")
         report.add("  anvil CPU seconds / whole machine busy CPU seconds", f"{node_cpu:>12.1f} s / {busy:.1f} s")
+        report.add("  CPU seconds of " + ", ".join(servers), " / ".join(f"{v:.1f}" for v in servers.values()) + " s")
         report.add("  peak RSS of the indexer (max over children)", f"{after_children.ru_maxrss / 1024:>12.0f} MB")
         rows = await pool.fetch(
             """SELECT chain_id, contract, token_id, from_addr, to_addr, tx_hash, block_number, block_hash, log_index,
@@ -308,14 +333,15 @@ async def end_to_end(report: Report, anvil: ck.Anvil, truth: dict[str, Any], reg
         checksum = _rows_checksum([tuple(r) for r in rows])
         ok = len(rows) == count and checksum == truth["sha256"]
         report.add("  result vs ground truth (count, sha256)", f"{'MATCH' if ok else 'MISMATCH'} ({len(rows):,} rows)")
-        declared = await channel.declare_queue(queue_name, durable=True, passive=True)
-        report.add("  messages confirmed and routed", f"{declared.declaration_result.message_count:>12,}")
         consumer = await pl.ConsumerRun.start(pool, caip2, settings.amqp_url.get_secret_value(), queue=queue_name,
-                                              exchange=BENCH_EXCHANGE)
+                                              exchange=BENCH_EXCHANGE, batch_size=5000)
         started = time.perf_counter()
         await consumer.idle(quiet=1.0, timeout=1800)
         seconds = time.perf_counter() - started - 1.0
         report.add("catalog consumer draining those messages (5,000 events/tx)", _rate(count, seconds))
+        applied = consumer.consumer.stats.applied
+        report.add("  events on the wire applied by the catalog (vs ground truth)",
+                   f"{applied:>12,} {'MATCH' if applied == count else 'MISMATCH'}")
         await consumer.stop()
         return wall
     finally:

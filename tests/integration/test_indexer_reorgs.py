@@ -25,6 +25,7 @@ import pipeline as pl
 
 from mintplane.common.postgres import create_pool
 from mintplane.common.settings import InfraSettings
+from mintplane.indexer.documents import raw_event_ids
 from mintplane.indexer.lane import LaneSpec, Tuning
 from mintplane.indexer.status import State
 
@@ -87,9 +88,8 @@ class World:
         assert [event for event, applied in snap["ledger"] if applied] == canonical_ids
         owners = {(row[0], row[1]): row[2] for row in snap["tokens"] if row[5] == "ERC721"}
         assert owners == {key: owner for key, owner in pl.oracle_owners(expected).items() if key[0] == self.erc721}
-        raw = await pl.mongo_client()["indexer"]["raw_events"].find(
-            {"chain_id": self.anvil.caip2}, {"_id": 1}).to_list(None)
-        assert sorted(doc["_id"] for doc in raw) == canonical_ids
+        raw = await pl.mongo_client()["indexer"]["raw_events"].find({"chain_id": self.anvil.caip2}).to_list(None)
+        assert sorted(raw_event_ids(raw)) == canonical_ids
 
 
 @pytest_asyncio.fixture

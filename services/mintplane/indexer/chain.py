@@ -13,7 +13,7 @@ again, in one JSON-RPC batch. The checks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mintplane.indexer.decode import TOPICS
@@ -146,3 +146,34 @@ def _check_log_hashes(logs: Iterable[dict[str, Any]], known: dict[int, Header]) 
         header = known.get(int(log["blockNumber"], 16))
         if header is not None and str(log["blockHash"]).lower() != header.hash:
             raise ChainMoved(f"log of block {header.number} has hash {log['blockHash']}, header {header.hash}")
+
+
+def split_batch(batch: Batch, target_logs: int) -> list[Batch]:
+    """Cut a batch that returned far more logs than wanted into parts of about `target_logs` logs.
+
+    Cuts fall on block boundaries after a block with logs, so each part's last block is known from its
+    logs (hash and timestamp; the parent hash is not needed there, it is only the commit point). One
+    eth_getLogs over a dense range is cheaper than many, but a commit of 200,000 events would hold the
+    whole pipeline up: parts let MongoDB, PostgreSQL and the broker work on different parts at once.
+    """
+    if len(batch.logs) <= target_logs * 2:
+        return [batch]
+    parts: list[Batch] = []
+    first, start = batch.first, 0
+    logs = batch.logs
+    index = 0
+    while index < len(logs):
+        cut = min(len(logs), start + target_logs)
+        number = int(logs[cut - 1]["blockNumber"], 16)
+        while cut < len(logs) and int(logs[cut]["blockNumber"], 16) == number:
+            cut += 1  # never split a block
+        if cut >= len(logs) or number >= batch.last:
+            break
+        tail = logs[cut - 1]
+        stamp = tail.get("blockTimestamp")
+        header = Header(number, str(tail["blockHash"]).lower(), "",
+                        int(stamp, 16) if stamp is not None else batch.timestamps.get(number, 0))
+        parts.append(replace(batch, first=first, last=number, last_header=header, logs=logs[start:cut]))
+        first, start, index = number + 1, cut, cut
+    parts.append(replace(batch, first=first, logs=logs[start:]))
+    return parts

@@ -26,11 +26,19 @@ from typing import Any
 
 from mintplane.common.log import get_logger
 from mintplane.indexer import metrics
-from mintplane.indexer.chain import Batch, ChainMoved, ReorgDetected, block_number, headers, read_batch
+from mintplane.indexer.chain import (
+    Batch,
+    ChainMoved,
+    ReorgDetected,
+    block_number,
+    headers,
+    read_batch,
+    split_batch,
+)
 from mintplane.indexer.decode import decode_logs
-from mintplane.indexer.documents import EventDocuments
+from mintplane.indexer.documents import EventDocuments, OutboxEntry
 from mintplane.indexer.endpoints import AllEndpointsDown, EndpointPool, RateLimitedClient
-from mintplane.indexer.events import Standard
+from mintplane.indexer.events import Standard, Transfer
 from mintplane.indexer.outbox import SeqClock, entries_for
 from mintplane.indexer.publisher import OutboxPublisher
 from mintplane.indexer.ranges import AdaptiveRange, RangeCannotShrink
@@ -78,6 +86,17 @@ class Tuning:
     backlog_blocks: int = 20  # lag above which the follower reports BACKFILLING rather than FOLLOWING
 
 
+@dataclass(frozen=True)
+class _Staged:
+    """A batch whose MongoDB writes are done and whose PostgreSQL commit is next."""
+
+    batch: Batch
+    transfers: list[Transfer]
+    skipped: int
+    entries: list[OutboxEntry]
+    started: float
+
+
 @dataclass
 class _Scope:
     """The contracts this lane reads right now."""
@@ -112,6 +131,7 @@ class Lane:
         self._head = 0
         self._head_at = 0.0
         self._failures = 0
+        self._committing: asyncio.Task[None] | None = None
         status.outbox_pending = lambda: publisher.pending
         status.outbox_error = lambda: publisher.last_error
 
@@ -132,19 +152,25 @@ class Lane:
     # ------------------------------------------------------------------------------------------ main loop
 
     async def run(self) -> None:
-        """Index until cancelled (follower) or until the target block is done and published (backfill)."""
+        """Index until cancelled (follower) or until the target block is done and published (backfill).
+
+        Three batches are in flight at once: batch N+2 is read from the node while batch N+1 is written to
+        MongoDB and batch N is committed to PostgreSQL. Each commit still follows its own MongoDB writes
+        and the previous commit, which is all crash safety needs (see :meth:`recover`).
+        """
         await self._configure(force=True)
         await self._open_checkpoint()
         await self.recover()
         reading: asyncio.Task[Batch] | None = None
         try:
             while True:
-                if self._done():
-                    self.status.state = State.BACKFILLING
-                    await self._publisher.drain()
-                    log.info("backfill done", scope=self.spec.scope, last_block=self.checkpoint.last_block)
-                    return
                 if reading is None:
+                    await self._settle_commit()  # plan from a checkpoint that includes every staged batch
+                    if self._done():
+                        self.status.state = State.BACKFILLING
+                        await self._publisher.drain()
+                        log.info("backfill done", scope=self.spec.scope, last_block=self.checkpoint.last_block)
+                        return
                     reading = await self._start_next_read(self.checkpoint.last_block, self.checkpoint.last_block_hash)
                     if reading is None:
                         continue
@@ -153,20 +179,24 @@ class Lane:
                 if batch is None:
                     continue
                 reading = await self._start_next_read(batch.last, batch.last_header.hash)
-                try:
-                    await self._write(batch)
-                except BaseException:
-                    if reading is not None:
-                        reading.cancel()
-                        with contextlib.suppress(BaseException):
-                            await reading
-                        reading = None
-                    raise
+                self._range.on_success(batch.blocks, len(batch.logs))
+                for part in split_batch(batch, self.tuning.target_logs):
+                    staged = await self._stage(part)
+                    await self._settle_commit()
+                    self._committing = asyncio.get_running_loop().create_task(self._commit(staged))
         finally:
-            if reading is not None:
-                reading.cancel()
-                with contextlib.suppress(BaseException):
-                    await reading
+            for task in (reading, self._committing):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+            self._committing = None
+
+    async def _settle_commit(self) -> None:
+        """Wait for the batch being committed (its error, if any, ends the lane as before)."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
 
     async def _tip_replaced(self) -> bool:
         """Caught up: is our last block still canonical? A reorg at the same height (or a chain that got
@@ -258,6 +288,7 @@ class Lane:
         return batch
 
     async def _reorg_guarded(self) -> None:
+        await self._settle_commit()
         try:
             await self.handle_reorg()
         except AllEndpointsDown as down:  # the next read detects the reorg again
@@ -312,20 +343,29 @@ class Lane:
 
     # ---------------------------------------------------------------------------------------- writing
 
-    async def _write(self, batch: Batch) -> None:
+    async def _stage(self, batch: Batch) -> _Staged:
+        """Decode and write the batch's raw events and outbox entries (idempotent; not yet "done")."""
         started = time.perf_counter()
         decoded = decode_logs(self.spec.chain, batch.logs, self._scope.standards, self._scope.start_blocks,
                               batch.timestamps)
-        transfers = decoded.transfers
-        checkpoint = self.checkpoint
-        entries = entries_for(self.spec.scope, transfers, "transfer", checkpoint.reorg_epoch, self._seq)
+        entries = entries_for(self.spec.scope, decoded.transfers, "transfer", self.checkpoint.reorg_epoch, self._seq)
         metrics.BATCH_SECONDS.labels(self.spec.scope, "decode").observe(time.perf_counter() - started)
         await self._publisher.wait_below(self.tuning.max_outbox_pending)
         while True:
             try:
                 mongo_started = time.perf_counter()
-                await asyncio.gather(self._docs.insert_raw(transfers), self._docs.enqueue(entries))
+                await asyncio.gather(self._docs.insert_raw(decoded.transfers), self._docs.enqueue(entries))
                 metrics.BATCH_SECONDS.labels(self.spec.scope, "mongo").observe(time.perf_counter() - mongo_started)
+                return _Staged(batch, decoded.transfers, decoded.skipped, entries, started)
+            except TRANSIENT_STORAGE_ERRORS as exc:  # MongoDB away for a moment: same writes again
+                await self._trouble(f"storage: {type(exc).__name__}: {exc}")
+
+    async def _commit(self, staged: _Staged) -> None:
+        """One PostgreSQL transaction makes the batch done; only then are its messages handed over."""
+        batch, transfers = staged.batch, staged.transfers
+        checkpoint = self.checkpoint
+        while True:
+            try:
                 pg_started = time.perf_counter()
                 inserted = await self._repo.apply_batch(
                     self.spec.scope, expected_last=checkpoint.last_block, transfers=transfers,
@@ -338,18 +378,17 @@ class Lane:
                 await self._trouble(str(exc))
             except TRANSIENT_STORAGE_ERRORS as exc:  # a database away for a moment: same batch again
                 await self._trouble(f"storage: {type(exc).__name__}: {exc}")
-        self._publisher.hand_over(entries)
+        self._publisher.hand_over(staged.entries)
         self._failures = 0
         self._checkpoint = _advanced(checkpoint, batch.last, batch.last_header.hash)
-        self._range.on_success(batch.blocks, len(batch.logs))
         self.status.last_error = ""
         self.status.record_batch(batch.blocks, len(batch.logs), batch.last, batch.last_header.hash)
         metrics.BLOCKS.labels(self.spec.scope).inc(batch.blocks)
         metrics.LOGS.labels(self.spec.scope).inc(len(batch.logs))
         metrics.TRANSFERS.labels(self.spec.scope).inc(inserted)
-        metrics.SKIPPED_LOGS.labels(self.spec.scope).inc(decoded.skipped)
+        metrics.SKIPPED_LOGS.labels(self.spec.scope).inc(staged.skipped)
         metrics.INDEXED_BLOCK.labels(self.spec.scope).set(batch.last)
-        metrics.BATCH_SECONDS.labels(self.spec.scope, "total").observe(time.perf_counter() - started)
+        metrics.BATCH_SECONDS.labels(self.spec.scope, "total").observe(time.perf_counter() - staged.started)
 
     # ------------------------------------------------------------------------------- reorgs and recovery
 
