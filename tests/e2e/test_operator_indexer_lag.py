@@ -144,12 +144,12 @@ async def operator(registry: str, status_server: StatusServer, kubeconfig: Path,
         env={"MINTPLANE_OPERATOR_INDEXER_TARGET": status_server.target,
              "MINTPLANE_OPERATOR_INDEXER_POLL_SECONDS": "1"},
     )
-    process.start()
     warmup = f"{PREFIX}-warmup"
+    await cluster.create_namespace(warmup)  # before the start: Kopf's first namespace listing then sees it
+    process.start()
     try:
         await process.wait_live()
-        await cluster.create_namespace(warmup)
-        await wait_handling(cluster, warmup)
+        await wait_handling(cluster, warmup, timeout=120)
         yield process
     finally:
         await cluster.delete_namespace(warmup)
