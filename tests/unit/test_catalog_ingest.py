@@ -9,8 +9,8 @@ import pytest
 
 from mintplane.catalog.collections import slugify
 from mintplane.catalog.ingest import BadMessage, Event, EventState, decide, fold, group, parse_event
-from mintplane.catalog.paging import decode_token, encode_token
 from mintplane.common.errors import InvalidArgument
+from mintplane.common.pagination import decode_key_token, encode_key_token
 
 pytestmark = pytest.mark.unit
 
@@ -76,10 +76,10 @@ def test_decide_turns_state_changes_into_work() -> None:
 
 def test_slugs_and_page_tokens() -> None:
     assert slugify("  Mintplane Genesis: Über #1 ") == "mintplane-genesis-uber-1"
-    token = encode_token(["a", 2, "10"], ["tokens", "x"])
-    assert decode_token(token, ["tokens", "x"], 3) == ["a", 2, "10"]
+    token = encode_key_token(["a", 2, "10"], ["tokens", "x"])
+    assert decode_key_token(token, ["tokens", "x"], 3) == ["a", 2, "10"]
     with pytest.raises(InvalidArgument):
-        decode_token(token, ["tokens", "y"], 3)
+        decode_key_token(token, ["tokens", "y"], 3)
     with pytest.raises(InvalidArgument):
-        decode_token("%%%", ["tokens", "x"], 3)
-    assert decode_token("", ["tokens", "x"], 3) is None
+        decode_key_token("%%%", ["tokens", "x"], 3)
+    assert decode_key_token("", ["tokens", "x"], 3) is None

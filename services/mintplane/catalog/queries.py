@@ -17,9 +17,9 @@ from uuid import UUID
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.common.v1 import common_pb2
 from mintplane.catalog import views
-from mintplane.catalog.paging import decode_token, encode_token, page_size
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common.errors import InvalidArgument, NotFound
+from mintplane.common.pagination import decode_key_token, encode_key_token, page_size
 
 _CAIP2 = re.compile(r"^eip155:[1-9][0-9]{0,18}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -181,8 +181,8 @@ class CatalogQueries:
                   filters, sort]
         count_sql = f"SELECT count(*) FROM catalog.tokens t WHERE {where.sql()}"  # noqa: S608
         total = int(await self._repo.fetchval(count_sql, *where.args))
-        limit = page_size(request.page)
-        key = decode_token(request.page.page_token, params, 3)
+        limit = page_size(request.page.page_size)
+        key = decode_key_token(request.page.page_token, params, 3)
         if sort == pb.TOKEN_SORT_TOKEN_NUMBER_ASC:
             order = "t.collection_id, length(t.token_number), t.token_number"
             if key is not None:
@@ -208,11 +208,11 @@ class CatalogQueries:
         if len(rows) > limit:
             last = page[-1]
             if sort == pb.TOKEN_SORT_TOKEN_NUMBER_ASC:
-                token = encode_token([str(last["collection_id"]), len(last["token_number"]), last["token_number"]],
+                token = encode_key_token([str(last["collection_id"]), len(last["token_number"]), last["token_number"]],
                                      params)
             else:
                 minted = last["minted_at"].isoformat() if last["minted_at"] is not None else "-infinity"
-                token = encode_token([minted, str(last["id"]), ""], params)
+                token = encode_key_token([minted, str(last["id"]), ""], params)
         return pb.ListTokensResponse(
             tokens=[views.token(r, traits.get(r["id"], [])) for r in page],
             page=common_pb2.PageResponse(next_page_token=token, total_size=total),
@@ -238,8 +238,8 @@ class CatalogQueries:
         if kinds:
             where.add(f"a.type = ANY({where.param(kinds)}::text[])")
         params = ["activities", str(token_id), str(collection_id), address, kinds]
-        limit = page_size(request.page)
-        key = decode_token(request.page.page_token, params, 2)
+        limit = page_size(request.page.page_size)
+        key = decode_key_token(request.page.page_token, params, 2)
         if key is not None:
             where.add(f'(a."timestamp", a.id) < ({where.param(_instant(key[0]))}::timestamptz, '
                       f"{where.param(uuid_of(str(key[1]), 'page_token'))}::uuid)")
@@ -254,6 +254,6 @@ class CatalogQueries:
         page = rows[:limit]
         token = ""
         if len(rows) > limit:
-            token = encode_token([page[-1]["timestamp"].isoformat(), str(page[-1]["id"])], params)
+            token = encode_key_token([page[-1]["timestamp"].isoformat(), str(page[-1]["id"])], params)
         return pb.ListActivitiesResponse(activities=[views.activity(r) for r in page],
                                          page=common_pb2.PageResponse(next_page_token=token))

@@ -1,4 +1,8 @@
-"""Opaque keyset cursors on (created_at, id), the pagination List* RPCs over time-ordered rows use.
+"""Opaque keyset page tokens for List* RPCs (common.v1 PageRequest).
+
+Two kinds: cursors on (created_at, id) for time-ordered rows (:func:`encode`/:func:`decode`), and tokens
+over any sort key (:func:`encode_key_token`/:func:`decode_key_token`) bound to a fingerprint of the
+request's filters, for lists ordered by other columns (tokens, balances, transfers, checkpoints).
 
 Keyset rather than offset: pages stay stable while rows are added at the head (new followers arrive all
 the time), and each page is one index range scan whatever its depth. The token is base64url JSON; it names
@@ -16,12 +20,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from mintplane.common.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 MAX_TOKEN_CHARS = 512
+MAX_KEY_TOKEN_CHARS = 1024  # sort keys may hold uint256 token ids as decimal strings
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -64,3 +70,30 @@ def decode(token: str, kind: str, scope: str) -> Cursor | None:
         raise
     except (binascii.Error, ValueError, KeyError, TypeError, OverflowError) as exc:
         raise InvalidArgument("page.page_token is malformed") from exc
+
+
+def _fingerprint(params: Any) -> str:
+    raw = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def encode_key_token(key: list[Any], params: Any) -> str:
+    """A token continuing after the item whose sort key is `key`, valid only for requests with `params`."""
+    body = json.dumps({"k": key, "f": _fingerprint(params)}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def decode_key_token(token: str, params: Any, arity: int) -> list[Any] | None:
+    """The key to continue after; None for the first page. INVALID_ARGUMENT for a foreign token."""
+    if not token:
+        return None
+    if len(token) > MAX_KEY_TOKEN_CHARS:
+        raise InvalidArgument("page.page_token is not a page token issued by this service")
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        key, fingerprint = body["k"], body["f"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidArgument("page.page_token is not a page token issued by this service") from None
+    if not isinstance(key, list) or len(key) != arity or fingerprint != _fingerprint(params):
+        raise InvalidArgument("page.page_token was issued for different request parameters; start without it")
+    return key

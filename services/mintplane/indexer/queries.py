@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.indexer.v1 import indexer_pb2 as pb
 from mintplane.common.errors import InvalidArgument, NotFound
-from mintplane.indexer.paging import decode_token, encode_token, page_size
+from mintplane.common.pagination import decode_key_token, encode_key_token, page_size
 from mintplane.indexer.repository import Checkpoint, IndexerRepository
 from mintplane.indexer.status import LaneStatus, State, StatusBoard
 
@@ -125,8 +125,8 @@ class IndexerQueries:
         return pb.GetStatusResponse(status=stored_status(checkpoint, self._stall))
 
     async def checkpoints(self, request: pb.ListCheckpointsRequest) -> pb.ListCheckpointsResponse:
-        limit = page_size(request.page)
-        key = decode_token(request.page.page_token, ["checkpoints"], 1)
+        limit = page_size(request.page.page_size)
+        key = decode_key_token(request.page.page_token, ["checkpoints"], 1)
         rows = await self._repository().list_checkpoints(str(key[0]) if key else "", limit + 1)
         page = rows[:limit]
         items = []
@@ -137,7 +137,7 @@ class IndexerQueries:
             if (updated := _ts(checkpoint.updated_at)) is not None:
                 item.updated_at.CopyFrom(updated)
             items.append(item)
-        token = encode_token([page[-1].scope], ["checkpoints"]) if len(rows) > limit else ""
+        token = encode_key_token([page[-1].scope], ["checkpoints"]) if len(rows) > limit else ""
         return pb.ListCheckpointsResponse(checkpoints=items, page=common_pb2.PageResponse(next_page_token=token))
 
     async def balances(self, request: pb.ListTokenBalancesRequest) -> pb.ListTokenBalancesResponse:
@@ -150,8 +150,8 @@ class IndexerQueries:
         if token_id is not None and contract is None:
             raise InvalidArgument("token_id requires contract")
         params = ["balances", chain, contract, token_id, owner]
-        limit = page_size(request.page)
-        key = decode_token(request.page.page_token, params, 4)
+        limit = page_size(request.page.page_size)
+        key = decode_key_token(request.page.page_token, params, 4)
         after: Any = tuple(key) if key else None
         rows = await self._repository().list_balances(chain, contract=contract, token_id=token_id, owner=owner,
                                                       after=after, limit=limit + 1)
@@ -164,7 +164,7 @@ class IndexerQueries:
         token = ""
         if len(rows) > limit:
             last = page[-1]
-            token = encode_token([last["contract"], len(last["token_id"]), last["token_id"], last["owner"]], params)
+            token = encode_key_token([last["contract"], len(last["token_id"]), last["token_id"], last["owner"]], params)
         return pb.ListTokenBalancesResponse(balances=items, page=common_pb2.PageResponse(next_page_token=token))
 
     async def transfers(self, request: pb.ListTransfersRequest) -> pb.ListTransfersResponse:
@@ -176,8 +176,8 @@ class IndexerQueries:
         if request.to_block and request.to_block < request.from_block:
             raise InvalidArgument("to_block must not be below from_block")
         params = ["transfers", chain, contract, token_id, address, request.from_block, request.to_block]
-        limit = page_size(request.page)
-        key = decode_token(request.page.page_token, params, 3)
+        limit = page_size(request.page.page_size)
+        key = decode_key_token(request.page.page_token, params, 3)
         before: Any = tuple(int(k) for k in key) if key else None
         rows = await self._repository().list_transfers(
             chain, contract=contract, token_id=token_id, address=address, from_block=request.from_block,
@@ -198,5 +198,5 @@ class IndexerQueries:
         token = ""
         if len(rows) > limit:
             last = page[-1]
-            token = encode_token([last["block_number"], last["log_index"], last["batch_index"]], params)
+            token = encode_key_token([last["block_number"], last["log_index"], last["batch_index"]], params)
         return pb.ListTransfersResponse(transfers=items, page=common_pb2.PageResponse(next_page_token=token))
