@@ -39,8 +39,9 @@ from mintplane.operator.testing import (
     ensure_crds,
     eventually,
     free_port,
+    operator_running,
     registry_server,
-    wait_handling,
+    scratch_namespace,
 )
 
 pytestmark = pytest.mark.e2e
@@ -144,29 +145,14 @@ async def operator(registry: str, status_server: StatusServer, kubeconfig: Path,
         env={"MINTPLANE_OPERATOR_INDEXER_TARGET": status_server.target,
              "MINTPLANE_OPERATOR_INDEXER_POLL_SECONDS": "1"},
     )
-    warmup = f"{PREFIX}-warmup"
-    await cluster.create_namespace(warmup)  # before the start: Kopf's first namespace listing then sees it
-    process.start()
-    try:
-        await process.wait_live()
-        await wait_handling(cluster, warmup, timeout=120)
-        yield process
-    finally:
-        await cluster.delete_namespace(warmup)
-        process.stop()
+    async with operator_running(cluster, process, f"{PREFIX}-warmup") as running:
+        yield running
 
 
 @pytest.fixture
 async def namespace(cluster: Cluster, operator: OperatorProcess) -> AsyncIterator[str]:
-    name = f"{PREFIX}-{uuid.uuid4().hex[:6]}"
-    await cluster.create_namespace(name)
-    yield name
-    await cluster.delete_namespace(name)
-
-    async def gone() -> bool:
-        return not await cluster.namespace_exists(name)
-
-    await eventually(gone, timeout=90, what=f"namespace {name} to be deleted (finalizers processed)")
+    async with scratch_namespace(cluster, f"{PREFIX}-{uuid.uuid4().hex[:6]}") as name:
+        yield name
 
 
 @pytest.fixture

@@ -30,8 +30,9 @@ from mintplane.operator.testing import (
     ensure_crds,
     eventually,
     free_port,
+    operator_running,
     registry_server,
-    wait_handling,
+    scratch_namespace,
 )
 
 pytestmark = pytest.mark.e2e
@@ -65,29 +66,14 @@ async def operator(registry: str, kubeconfig: Path, cluster: Cluster,
                    tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[OperatorProcess]:
     process = OperatorProcess(namespaces=[f"{PREFIX}-*"], registry_target=registry, kubeconfig=kubeconfig,
                               log_path=tmp_path_factory.mktemp("operator") / "operator.log")
-    process.start()
-    warmup = f"{PREFIX}-warmup"
-    try:
-        await process.wait_live()
-        await cluster.create_namespace(warmup)
-        await wait_handling(cluster, warmup)
-        yield process
-    finally:
-        await cluster.delete_namespace(warmup)
-        process.stop()
+    async with operator_running(cluster, process, f"{PREFIX}-warmup") as running:
+        yield running
 
 
 @pytest.fixture
 async def namespace(cluster: Cluster, operator: OperatorProcess) -> AsyncIterator[str]:
-    name = f"{PREFIX}-{uuid.uuid4().hex[:6]}"
-    await cluster.create_namespace(name)
-    yield name
-    await cluster.delete_namespace(name)
-
-    async def gone() -> bool:
-        return not await cluster.namespace_exists(name)
-
-    await eventually(gone, timeout=90, what=f"namespace {name} to be deleted (finalizers processed)")
+    async with scratch_namespace(cluster, f"{PREFIX}-{uuid.uuid4().hex[:6]}") as name:
+        yield name
 
 
 @pytest.fixture

@@ -283,3 +283,35 @@ async def wait_handling(cluster: Cluster, namespace: str, *, timeout: float = 60
 
     await eventually(handled, timeout=timeout, what=f"the operator to handle objects in {namespace}")
     await cluster.delete("collections", namespace, "canary")
+
+
+@contextlib.asynccontextmanager
+async def operator_running(cluster: Cluster, process: OperatorProcess, warmup: str,
+                           *, timeout: float = 120.0) -> AsyncIterator[OperatorProcess]:
+    """Start ``process`` and yield once it provably handles objects; stop it and drop ``warmup`` after.
+
+    The warm-up namespace is created before the start, so Kopf's first namespace listing sees it (one
+    created later waits for the next re-list, which a loaded machine can push past any short wait).
+    """
+    await cluster.create_namespace(warmup)
+    process.start()
+    try:
+        await process.wait_live()
+        await wait_handling(cluster, warmup, timeout=timeout)
+        yield process
+    finally:
+        await cluster.delete_namespace(warmup)
+        process.stop()
+
+
+@contextlib.asynccontextmanager
+async def scratch_namespace(cluster: Cluster, name: str) -> AsyncIterator[str]:
+    """A namespace for one test, deleted after it, waiting until its finalizers have run."""
+    await cluster.create_namespace(name)
+    yield name
+    await cluster.delete_namespace(name)
+
+    async def gone() -> bool:
+        return not await cluster.namespace_exists(name)
+
+    await eventually(gone, timeout=90, what=f"namespace {name} to be deleted (finalizers processed)")
