@@ -72,8 +72,13 @@ def _clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK")
 
 
+def _stat(text: str) -> tuple[str, list[str]]:
+    """The command name and the fields after it of a /proc/<pid>/stat line."""
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
 def _proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    _, fields = _stat(Path(f"/proc/{pid}/stat").read_text())
     return (int(fields[11]) + int(fields[12])) / _clock_ticks()
 
 
@@ -90,8 +95,7 @@ def _server_cpu() -> dict[str, float]:
             text = stat.read_text()
         except OSError:
             continue
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text.rsplit(")", 1)[1].split()
+        name, fields = _stat(text)
         for server, names in SERVERS.items():
             if name in names:
                 totals[server] += sum(int(v) for v in fields[11:15]) / ticks  # utime stime cutime cstime
@@ -310,8 +314,6 @@ async def end_to_end(report: Report, anvil: ck.Anvil, truth: dict[str, Any], reg
         finished = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True,
                                            check=False)
         wall = time.perf_counter() - started
-        if os.environ.get("BENCH_SHOW_STDERR"):
-            print(finished.stderr[-3000:])
         after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
         if finished.returncode != 0:
             raise RuntimeError(f"backfill failed:\n{finished.stdout[-2000:]}\n{finished.stderr[-2000:]}")

@@ -161,8 +161,7 @@ def split_batch(batch: Batch, target_logs: int) -> list[Batch]:
     parts: list[Batch] = []
     first, start = batch.first, 0
     logs = batch.logs
-    index = 0
-    while index < len(logs):
+    while start < len(logs):
         cut = min(len(logs), start + target_logs)
         number = int(logs[cut - 1]["blockNumber"], 16)
         while cut < len(logs) and int(logs[cut]["blockNumber"], 16) == number:
@@ -174,6 +173,6 @@ def split_batch(batch: Batch, target_logs: int) -> list[Batch]:
         header = Header(number, str(tail["blockHash"]).lower(), "",
                         int(stamp, 16) if stamp is not None else batch.timestamps.get(number, 0))
         parts.append(replace(batch, first=first, last=number, last_header=header, logs=logs[start:cut]))
-        first, start, index = number + 1, cut, cut
+        first, start = number + 1, cut
     parts.append(replace(batch, first=first, logs=logs[start:]))
     return parts
