@@ -70,6 +70,10 @@ class _CollectionSortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Collec
     """Highest floor price first."""
     COLLECTION_SORT_NAME_ASC: _CollectionSort.ValueType  # 5
     """Alphabetical by name."""
+    COLLECTION_SORT_ITEMS_DESC: _CollectionSort.ValueType  # 6
+    """Most items (minted, not burned) first."""
+    COLLECTION_SORT_OWNERS_DESC: _CollectionSort.ValueType  # 7
+    """Most distinct owners first."""
 
 class CollectionSort(_CollectionSort, metaclass=_CollectionSortEnumTypeWrapper):
     """Sort order of ListCollections."""
@@ -85,6 +89,10 @@ COLLECTION_SORT_FLOOR_PRICE_DESC: CollectionSort.ValueType  # 4
 """Highest floor price first."""
 COLLECTION_SORT_NAME_ASC: CollectionSort.ValueType  # 5
 """Alphabetical by name."""
+COLLECTION_SORT_ITEMS_DESC: CollectionSort.ValueType  # 6
+"""Most items (minted, not burned) first."""
+COLLECTION_SORT_OWNERS_DESC: CollectionSort.ValueType  # 7
+"""Most distinct owners first."""
 Global___CollectionSort: _TypeAlias = CollectionSort  # noqa: Y015
 
 class _TokenSort:
@@ -108,6 +116,10 @@ class _TokenSortEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TokenSort.V
     """Most recently listed first."""
     TOKEN_SORT_MINTED_AT_DESC: _TokenSort.ValueType  # 7
     """Most recently minted first."""
+    TOKEN_SORT_TOKEN_NUMBER_DESC: _TokenSort.ValueType  # 8
+    """Token number descending, numerically."""
+    TOKEN_SORT_TRANSFERRED_AT_DESC: _TokenSort.ValueType  # 9
+    """Most recently transferred first (never transferred last)."""
 
 class TokenSort(_TokenSort, metaclass=_TokenSortEnumTypeWrapper):
     """Sort order of ListTokens."""
@@ -127,7 +139,37 @@ TOKEN_SORT_LISTED_AT_DESC: TokenSort.ValueType  # 6
 """Most recently listed first."""
 TOKEN_SORT_MINTED_AT_DESC: TokenSort.ValueType  # 7
 """Most recently minted first."""
+TOKEN_SORT_TOKEN_NUMBER_DESC: TokenSort.ValueType  # 8
+"""Token number descending, numerically."""
+TOKEN_SORT_TRANSFERRED_AT_DESC: TokenSort.ValueType  # 9
+"""Most recently transferred first (never transferred last)."""
 Global___TokenSort: _TypeAlias = TokenSort  # noqa: Y015
+
+class _MetadataStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MetadataStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetadataStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    METADATA_STATUS_UNSPECIFIED: _MetadataStatus.ValueType  # 0
+    METADATA_STATUS_PENDING: _MetadataStatus.ValueType  # 1
+    """Not fetched yet, or a transient failure waiting for its retry."""
+    METADATA_STATUS_OK: _MetadataStatus.ValueType  # 2
+    """Fetched and parsed."""
+    METADATA_STATUS_FAILED: _MetadataStatus.ValueType  # 3
+    """Gave up: metadata_error says why (refused address, too large, not JSON, ...)."""
+
+class MetadataStatus(_MetadataStatus, metaclass=_MetadataStatusEnumTypeWrapper):
+    """Where a token's metadata fetch stands (tokens.metadata_status)."""
+
+METADATA_STATUS_UNSPECIFIED: MetadataStatus.ValueType  # 0
+METADATA_STATUS_PENDING: MetadataStatus.ValueType  # 1
+"""Not fetched yet, or a transient failure waiting for its retry."""
+METADATA_STATUS_OK: MetadataStatus.ValueType  # 2
+"""Fetched and parsed."""
+METADATA_STATUS_FAILED: MetadataStatus.ValueType  # 3
+"""Gave up: metadata_error says why (refused address, too large, not JSON, ...)."""
+Global___MetadataStatus: _TypeAlias = MetadataStatus  # noqa: Y015
 
 class _MarketSort:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -342,6 +384,10 @@ class CollectionStats(_message.Message):
     LISTED_COUNT_FIELD_NUMBER: _builtins.int
     SALES_COUNT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    METADATA_PENDING_FIELD_NUMBER: _builtins.int
+    METADATA_OK_FIELD_NUMBER: _builtins.int
+    METADATA_FAILED_FIELD_NUMBER: _builtins.int
+    RARITY_COMPUTED_AT_FIELD_NUMBER: _builtins.int
     collection_id: _builtins.str
     items_count: _builtins.int
     """Tokens minted and not burned."""
@@ -351,6 +397,10 @@ class CollectionStats(_message.Message):
     """Tokens with an active listing."""
     sales_count: _builtins.int
     """Number of sales, all time."""
+    metadata_pending: _builtins.int
+    """Metadata progress: tokens pending, fetched, failed."""
+    metadata_ok: _builtins.int
+    metadata_failed: _builtins.int
     @_builtins.property
     def floor_price(self) -> _common_pb2.Price:
         """Lowest active listing price; unset when nothing is listed."""
@@ -361,6 +411,10 @@ class CollectionStats(_message.Message):
 
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rarity_computed_at(self) -> _timestamp_pb2.Timestamp:
+        """When rarity was last recomputed; unset before the first computation."""
+
     def __init__(
         self,
         *,
@@ -372,10 +426,14 @@ class CollectionStats(_message.Message):
         listed_count: _builtins.int = ...,
         sales_count: _builtins.int = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        metadata_pending: _builtins.int = ...,
+        metadata_ok: _builtins.int = ...,
+        metadata_failed: _builtins.int = ...,
+        rarity_computed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["floor_price", b"floor_price", "updated_at", b"updated_at", "volume_traded", b"volume_traded"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["floor_price", b"floor_price", "rarity_computed_at", b"rarity_computed_at", "updated_at", b"updated_at", "volume_traded", b"volume_traded"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "floor_price", b"floor_price", "items_count", b"items_count", "listed_count", b"listed_count", "owners_count", b"owners_count", "sales_count", b"sales_count", "updated_at", b"updated_at", "volume_traded", b"volume_traded"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "floor_price", b"floor_price", "items_count", b"items_count", "listed_count", b"listed_count", "metadata_failed", b"metadata_failed", "metadata_ok", b"metadata_ok", "metadata_pending", b"metadata_pending", "owners_count", b"owners_count", "rarity_computed_at", b"rarity_computed_at", "sales_count", b"sales_count", "updated_at", b"updated_at", "volume_traded", b"volume_traded"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -394,6 +452,10 @@ class TokenTrait(_message.Message):
     DISPLAY_TYPE_FIELD_NUMBER: _builtins.int
     OCCURRENCES_FIELD_NUMBER: _builtins.int
     RARITY_SCORE_FIELD_NUMBER: _builtins.int
+    VALUE_NUMBER_FIELD_NUMBER: _builtins.int
+    MISSING_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    COUNTED_FIELD_NUMBER: _builtins.int
     trait_id: _builtins.str
     trait_name: _builtins.str
     """Trait name as in the metadata, e.g. "Background"."""
@@ -405,7 +467,17 @@ class TokenTrait(_message.Message):
     occurrences: _builtins.int
     """Number of tokens of the collection carrying this value."""
     rarity_score: _builtins.str
-    """Rarity score of the value, decimal string (higher is rarer)."""
+    """Rarity score of the value, decimal string (higher is rarer): the value's contribution to the token's
+    OpenRarity score, -log2(occurrences / items) / collection entropy; empty when not counted.
+    """
+    value_number: _builtins.str
+    """Numeric value for number/date traits, decimal string; empty otherwise."""
+    missing: _builtins.bool
+    """The token lacks this trait: it counts as the trait's "null" value (value is empty)."""
+    meta: _builtins.bool
+    """The trait-count trait OpenRarity adds (number of traits the token has)."""
+    counted: _builtins.bool
+    """Whether the trait counts toward the score (number and date traits do not)."""
     def __init__(
         self,
         *,
@@ -416,10 +488,14 @@ class TokenTrait(_message.Message):
         display_type: _builtins.str = ...,
         occurrences: _builtins.int = ...,
         rarity_score: _builtins.str = ...,
+        value_number: _builtins.str = ...,
+        missing: _builtins.bool = ...,
+        meta: _builtins.bool = ...,
+        counted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_type", b"display_type", "occurrences", b"occurrences", "rarity_score", b"rarity_score", "trait_id", b"trait_id", "trait_name", b"trait_name", "trait_value_id", b"trait_value_id", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counted", b"counted", "display_type", b"display_type", "meta", b"meta", "missing", b"missing", "occurrences", b"occurrences", "rarity_score", b"rarity_score", "trait_id", b"trait_id", "trait_name", b"trait_name", "trait_value_id", b"trait_value_id", "value", b"value", "value_number", b"value_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -447,6 +523,14 @@ class Token(_message.Message):
     RARITY_SCORE_FIELD_NUMBER: _builtins.int
     RARITY_RANK_FIELD_NUMBER: _builtins.int
     BEST_LISTING_PRICE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    ANIMATION_URL_FIELD_NUMBER: _builtins.int
+    EXTERNAL_URL_FIELD_NUMBER: _builtins.int
+    METADATA_STATUS_FIELD_NUMBER: _builtins.int
+    METADATA_ERROR_FIELD_NUMBER: _builtins.int
+    METADATA_FETCHED_AT_FIELD_NUMBER: _builtins.int
+    LAST_TRANSFERRED_AT_FIELD_NUMBER: _builtins.int
+    RARITY_EXPLANATION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Token row id (UUID)."""
     collection_id: _builtins.str
@@ -469,6 +553,14 @@ class Token(_message.Message):
     """Sum of the rarity scores of the token's trait values, decimal string."""
     rarity_rank: _builtins.int
     """1 = rarest in the collection; 0 when not ranked yet."""
+    description: _builtins.str
+    animation_url: _builtins.str
+    """animation_url from the metadata."""
+    external_url: _builtins.str
+    """external_url from the metadata."""
+    metadata_status: Global___MetadataStatus.ValueType
+    metadata_error: _builtins.str
+    """Why the metadata fetch failed; empty unless FAILED."""
     @_builtins.property
     def chain(self) -> _common_pb2.ChainRef: ...
     @_builtins.property
@@ -480,6 +572,16 @@ class Token(_message.Message):
     @_builtins.property
     def best_listing_price(self) -> _common_pb2.Price:
         """Cheapest active listing; unset when not listed."""
+
+    @_builtins.property
+    def metadata_fetched_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_transferred_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rarity_explanation(self) -> _containers.RepeatedCompositeFieldContainer[Global___TokenTrait]:
+        """Why the token scores what it does: one entry per trait of the collection (present, missing, and the
+        trait count), whose rarity_score values sum to rarity_score. Only set by GetToken.
+        """
 
     def __init__(
         self,
@@ -500,10 +602,18 @@ class Token(_message.Message):
         rarity_score: _builtins.str = ...,
         rarity_rank: _builtins.int = ...,
         best_listing_price: _common_pb2.Price | None = ...,
+        description: _builtins.str = ...,
+        animation_url: _builtins.str = ...,
+        external_url: _builtins.str = ...,
+        metadata_status: Global___MetadataStatus.ValueType = ...,
+        metadata_error: _builtins.str = ...,
+        metadata_fetched_at: _timestamp_pb2.Timestamp | None = ...,
+        last_transferred_at: _timestamp_pb2.Timestamp | None = ...,
+        rarity_explanation: _abc.Iterable[Global___TokenTrait] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["best_listing_price", b"best_listing_price", "chain", b"chain", "minted_at", b"minted_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["best_listing_price", b"best_listing_price", "chain", b"chain", "last_transferred_at", b"last_transferred_at", "metadata_fetched_at", b"metadata_fetched_at", "minted_at", b"minted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_listing_price", b"best_listing_price", "burned", b"burned", "chain", b"chain", "collection_id", b"collection_id", "contract_address", b"contract_address", "id", b"id", "image_url", b"image_url", "metadata_url", b"metadata_url", "minted_at", b"minted_at", "name", b"name", "owner_address", b"owner_address", "rarity_rank", b"rarity_rank", "rarity_score", b"rarity_score", "token_number", b"token_number", "token_standard", b"token_standard", "traits", b"traits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["animation_url", b"animation_url", "best_listing_price", b"best_listing_price", "burned", b"burned", "chain", b"chain", "collection_id", b"collection_id", "contract_address", b"contract_address", "description", b"description", "external_url", b"external_url", "id", b"id", "image_url", b"image_url", "last_transferred_at", b"last_transferred_at", "metadata_error", b"metadata_error", "metadata_fetched_at", b"metadata_fetched_at", "metadata_status", b"metadata_status", "metadata_url", b"metadata_url", "minted_at", b"minted_at", "name", b"name", "owner_address", b"owner_address", "rarity_explanation", b"rarity_explanation", "rarity_rank", b"rarity_rank", "rarity_score", b"rarity_score", "token_number", b"token_number", "token_standard", b"token_standard", "traits", b"traits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -522,6 +632,7 @@ class TraitValue(_message.Message):
     NORMALIZED_VALUE_FIELD_NUMBER: _builtins.int
     OCCURRENCES_FIELD_NUMBER: _builtins.int
     RARITY_SCORE_FIELD_NUMBER: _builtins.int
+    FILTERED_COUNT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     trait_id: _builtins.str
     value_string: _builtins.str
@@ -533,7 +644,11 @@ class TraitValue(_message.Message):
     occurrences: _builtins.int
     """Number of tokens carrying this value (the value count shown next to a filter checkbox)."""
     rarity_score: _builtins.str
-    """Rarity score, decimal string: items_count / occurrences (higher is rarer)."""
+    """Rarity score, decimal string: the value's information-content contribution (higher is rarer)."""
+    filtered_count: _builtins.int
+    """Tokens carrying this value under the request's filters (ListTraits with filters); equals occurrences
+    otherwise.
+    """
     def __init__(
         self,
         *,
@@ -544,10 +659,11 @@ class TraitValue(_message.Message):
         normalized_value: _builtins.str = ...,
         occurrences: _builtins.int = ...,
         rarity_score: _builtins.str = ...,
+        filtered_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "normalized_value", b"normalized_value", "occurrences", b"occurrences", "rarity_score", b"rarity_score", "trait_id", b"trait_id", "value_number", b"value_number", "value_string", b"value_string"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filtered_count", b"filtered_count", "id", b"id", "normalized_value", b"normalized_value", "occurrences", b"occurrences", "rarity_score", b"rarity_score", "trait_id", b"trait_id", "value_number", b"value_number", "value_string", b"value_string"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -567,6 +683,10 @@ class Trait(_message.Message):
     DISPLAY_TYPE_FIELD_NUMBER: _builtins.int
     SORT_ORDER_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
+    IS_META_FIELD_NUMBER: _builtins.int
+    NULL_OCCURRENCES_FIELD_NUMBER: _builtins.int
+    MIN_VALUE_FIELD_NUMBER: _builtins.int
+    MAX_VALUE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     collection_id: _builtins.str
     name: _builtins.str
@@ -578,6 +698,13 @@ class Trait(_message.Message):
     """Display hint from the metadata, e.g. "number", "boost_number", "date"."""
     sort_order: _builtins.int
     """Position in UIs, ascending."""
+    is_meta: _builtins.bool
+    """The trait-count trait."""
+    null_occurrences: _builtins.int
+    """Tokens lacking the trait."""
+    min_value: _builtins.str
+    """Smallest and largest value_number of NUMBER/DATE traits, decimal strings; empty otherwise."""
+    max_value: _builtins.str
     @_builtins.property
     def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraitValue]:
         """Values, most frequent first."""
@@ -593,14 +720,46 @@ class Trait(_message.Message):
         display_type: _builtins.str = ...,
         sort_order: _builtins.int = ...,
         values: _abc.Iterable[Global___TraitValue] | None = ...,
+        is_meta: _builtins.bool = ...,
+        null_occurrences: _builtins.int = ...,
+        min_value: _builtins.str = ...,
+        max_value: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "display_type", b"display_type", "id", b"id", "name", b"name", "normalized_name", b"normalized_name", "sort_order", b"sort_order", "value_type", b"value_type", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "display_type", b"display_type", "id", b"id", "is_meta", b"is_meta", "max_value", b"max_value", "min_value", b"min_value", "name", b"name", "normalized_name", b"normalized_name", "null_occurrences", b"null_occurrences", "sort_order", b"sort_order", "value_type", b"value_type", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Trait: _TypeAlias = Trait  # noqa: Y015
+
+@_typing.final
+class NumericTraitFilter(_message.Message):
+    """Range filter on a numeric or date trait: inclusive bounds, decimal strings; an empty bound is open."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Trait name (matched case-insensitively)."""
+    min: _builtins.str
+    max: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        min: _builtins.str = ...,
+        max: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max", b"max", "min", b"min", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NumericTraitFilter: _TypeAlias = NumericTraitFilter  # noqa: Y015
 
 @_typing.final
 class TraitFilter(_message.Message):
@@ -1649,6 +1808,8 @@ class ListTokensRequest(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     PAGE_FIELD_NUMBER: _builtins.int
+    NUMERIC_FILTERS_FIELD_NUMBER: _builtins.int
+    OWNER_ADDRESSES_FIELD_NUMBER: _builtins.int
     collection_id: _builtins.str
     """Tokens of this collection. At least one of collection_id and owner_address must be set."""
     owner_address: _builtins.str
@@ -1666,6 +1827,14 @@ class ListTokensRequest(_message.Message):
 
     @_builtins.property
     def page(self) -> _common_pb2.PageRequest: ...
+    @_builtins.property
+    def numeric_filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___NumericTraitFilter]:
+        """Range filters on numeric/date traits, ANDed with everything else (requires collection_id)."""
+
+    @_builtins.property
+    def owner_addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tokens owned by any of these addresses (a user's linked wallets); combined with owner_address."""
+
     def __init__(
         self,
         *,
@@ -1677,10 +1846,12 @@ class ListTokensRequest(_message.Message):
         query: _builtins.str = ...,
         sort: Global___TokenSort.ValueType = ...,
         page: _common_pb2.PageRequest | None = ...,
+        numeric_filters: _abc.Iterable[Global___NumericTraitFilter] | None = ...,
+        owner_addresses: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["page", b"page"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "include_burned", b"include_burned", "listed_only", b"listed_only", "owner_address", b"owner_address", "page", b"page", "query", b"query", "sort", b"sort", "trait_filters", b"trait_filters"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "include_burned", b"include_burned", "listed_only", b"listed_only", "numeric_filters", b"numeric_filters", "owner_address", b"owner_address", "owner_addresses", b"owner_addresses", "page", b"page", "query", b"query", "sort", b"sort", "trait_filters", b"trait_filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1717,15 +1888,33 @@ class ListTraitsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     COLLECTION_ID_FIELD_NUMBER: _builtins.int
+    TRAIT_FILTERS_FIELD_NUMBER: _builtins.int
+    NUMERIC_FILTERS_FIELD_NUMBER: _builtins.int
+    OWNER_ADDRESS_FIELD_NUMBER: _builtins.int
+    LISTED_ONLY_FIELD_NUMBER: _builtins.int
     collection_id: _builtins.str
+    owner_address: _builtins.str
+    listed_only: _builtins.bool
+    @_builtins.property
+    def trait_filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraitFilter]:
+        """When any filter is set, every value's filtered_count counts the tokens matching the filters on the
+        *other* traits (the usual facet semantics: checking a value does not zero its siblings).
+        """
+
+    @_builtins.property
+    def numeric_filters(self) -> _containers.RepeatedCompositeFieldContainer[Global___NumericTraitFilter]: ...
     def __init__(
         self,
         *,
         collection_id: _builtins.str = ...,
+        trait_filters: _abc.Iterable[Global___TraitFilter] | None = ...,
+        numeric_filters: _abc.Iterable[Global___NumericTraitFilter] | None = ...,
+        owner_address: _builtins.str = ...,
+        listed_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "listed_only", b"listed_only", "numeric_filters", b"numeric_filters", "owner_address", b"owner_address", "trait_filters", b"trait_filters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1756,6 +1945,64 @@ class ListTraitsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTraitsResponse: _TypeAlias = ListTraitsResponse  # noqa: Y015
+
+@_typing.final
+class RefreshMetadataRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_KEY_FIELD_NUMBER: _builtins.int
+    COLLECTION_ID_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.str
+    """One token by row id."""
+    collection_id: _builtins.str
+    """Every token of a collection."""
+    @_builtins.property
+    def token_key(self) -> Global___TokenKey:
+        """One token by (chain, contract, token number)."""
+
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.str = ...,
+        token_key: Global___TokenKey | None = ...,
+        collection_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "target", b"target", "token_id", b"token_id", "token_key", b"token_key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["collection_id", b"collection_id", "target", b"target", "token_id", b"token_id", "token_key", b"token_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["token_id", "token_key", "collection_id"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___RefreshMetadataRequest: _TypeAlias = RefreshMetadataRequest  # noqa: Y015
+
+@_typing.final
+class RefreshMetadataResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUEUED_FIELD_NUMBER: _builtins.int
+    STATS_FIELD_NUMBER: _builtins.int
+    queued: _builtins.int
+    """Tokens queued for a refetch."""
+    @_builtins.property
+    def stats(self) -> Global___CollectionStats:
+        """The collection's metadata progress right after queueing."""
+
+    def __init__(
+        self,
+        *,
+        queued: _builtins.int = ...,
+        stats: Global___CollectionStats | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stats", b"stats"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queued", b"queued", "stats", b"stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshMetadataResponse: _TypeAlias = RefreshMetadataResponse  # noqa: Y015
 
 @_typing.final
 class ListMarketplacesRequest(_message.Message):

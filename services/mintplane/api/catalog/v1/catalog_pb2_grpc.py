@@ -121,6 +121,11 @@ class CatalogServiceStub:
                 request_serializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsRequest.SerializeToString,
                 response_deserializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsResponse.FromString,
                 _registered_method=True)
+        self.RefreshMetadata = channel.unary_unary(
+                '/mintplane.api.catalog.v1.CatalogService/RefreshMetadata',
+                request_serializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataRequest.SerializeToString,
+                response_deserializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataResponse.FromString,
+                _registered_method=True)
         self.ListMarketplaces = channel.unary_unary(
                 '/mintplane.api.catalog.v1.CatalogService/ListMarketplaces',
                 request_serializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListMarketplacesRequest.SerializeToString,
@@ -267,7 +272,16 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTraits(self, request, context):
-        """Lists a collection's traits with every value's count and rarity score.
+        """Lists a collection's traits with every value's count and rarity score (the facets), optionally
+        counted under filters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshMetadata(self, request, context):
+        """Queues a metadata refetch of one token or a whole collection. Rate limited: RESOURCE_EXHAUSTED with
+        the time to wait when asked again too soon.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -391,6 +405,11 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListTraits,
                     request_deserializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsRequest.FromString,
                     response_serializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsResponse.SerializeToString,
+            ),
+            'RefreshMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshMetadata,
+                    request_deserializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataRequest.FromString,
+                    response_serializer=mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataResponse.SerializeToString,
             ),
             'ListMarketplaces': grpc.unary_unary_rpc_method_handler(
                     servicer.ListMarketplaces,
@@ -857,6 +876,33 @@ class CatalogService:
             '/mintplane.api.catalog.v1.CatalogService/ListTraits',
             mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsRequest.SerializeToString,
             mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.ListTraitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mintplane.api.catalog.v1.CatalogService/RefreshMetadata',
+            mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataRequest.SerializeToString,
+            mintplane_dot_api_dot_catalog_dot_v1_dot_catalog__pb2.RefreshMetadataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,7 +82,13 @@ class CatalogServiceStub:
     ListTokens: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListTokensRequest, _catalog_pb2.ListTokensResponse]
     """Lists tokens of a collection and/or an owner, filtered by traits and listing state, sorted."""
     ListTraits: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListTraitsRequest, _catalog_pb2.ListTraitsResponse]
-    """Lists a collection's traits with every value's count and rarity score."""
+    """Lists a collection's traits with every value's count and rarity score (the facets), optionally
+    counted under filters.
+    """
+    RefreshMetadata: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RefreshMetadataRequest, _catalog_pb2.RefreshMetadataResponse]
+    """Queues a metadata refetch of one token or a whole collection. Rate limited: RESOURCE_EXHAUSTED with
+    the time to wait when asked again too soon.
+    """
     ListMarketplaces: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListMarketplacesRequest, _catalog_pb2.ListMarketplacesResponse]
     """Lists known marketplaces."""
     ListListings: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListListingsRequest, _catalog_pb2.ListListingsResponse]
@@ -145,7 +151,13 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     ListTokens: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListTokensRequest, _catalog_pb2.ListTokensResponse]  # type: ignore[assignment]
     """Lists tokens of a collection and/or an owner, filtered by traits and listing state, sorted."""
     ListTraits: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListTraitsRequest, _catalog_pb2.ListTraitsResponse]  # type: ignore[assignment]
-    """Lists a collection's traits with every value's count and rarity score."""
+    """Lists a collection's traits with every value's count and rarity score (the facets), optionally
+    counted under filters.
+    """
+    RefreshMetadata: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RefreshMetadataRequest, _catalog_pb2.RefreshMetadataResponse]  # type: ignore[assignment]
+    """Queues a metadata refetch of one token or a whole collection. Rate limited: RESOURCE_EXHAUSTED with
+    the time to wait when asked again too soon.
+    """
     ListMarketplaces: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListMarketplacesRequest, _catalog_pb2.ListMarketplacesResponse]  # type: ignore[assignment]
     """Lists known marketplaces."""
     ListListings: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListListingsRequest, _catalog_pb2.ListListingsResponse]  # type: ignore[assignment]
@@ -301,7 +313,19 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.ListTraitsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListTraitsResponse, _abc.Awaitable[_catalog_pb2.ListTraitsResponse]]:
-        """Lists a collection's traits with every value's count and rarity score."""
+        """Lists a collection's traits with every value's count and rarity score (the facets), optionally
+        counted under filters.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshMetadata(
+        self,
+        request: _catalog_pb2.RefreshMetadataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RefreshMetadataResponse, _abc.Awaitable[_catalog_pb2.RefreshMetadataResponse]]:
+        """Queues a metadata refetch of one token or a whole collection. Rate limited: RESOURCE_EXHAUSTED with
+        the time to wait when asked again too soon.
+        """
 
     @_abc_1.abstractmethod
     def ListMarketplaces(
