@@ -346,3 +346,22 @@ async def test_batch_listing_and_activity_pagination(svc: Harness) -> None:
     code, _ = await _code(svc.stub.GetWalletByAddress(pb.GetWalletByAddressRequest(
         address=Account.create().address)))
     assert code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_batch_get_by_address_finds_linked_addresses_in_any_case_and_omits_the_rest(svc: Harness) -> None:
+    alice, bob = svc.user(), svc.user()
+    a1, a2, b1, stranger = Account.create(), Account.create(), Account.create(), Account.create()
+    for user, account in ((alice, a1), (alice, a2), (bob, b1)):
+        await svc.link(user, account)
+    asked = [a1.address, a2.address.lower(), "0x" + b1.address[2:].upper(), stranger.address, a1.address.lower()]
+    reply = await svc.stub.BatchGetWalletsByAddress(pb.BatchGetWalletsByAddressRequest(addresses=asked))
+    assert sorted((w.address, w.user_id) for w in reply.wallets) == sorted(
+        [(a1.address.lower(), alice), (a2.address.lower(), alice), (b1.address.lower(), bob)])
+    empty = await svc.stub.BatchGetWalletsByAddress(pb.BatchGetWalletsByAddressRequest())
+    assert list(empty.wallets) == []
+    code, details = await _code(svc.stub.BatchGetWalletsByAddress(
+        pb.BatchGetWalletsByAddressRequest(addresses=[a1.address, "0x1234"])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "addresses" in details
+    too_many = [Account.create().address for _ in range(101)]
+    code, _ = await _code(svc.stub.BatchGetWalletsByAddress(pb.BatchGetWalletsByAddressRequest(addresses=too_many)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT

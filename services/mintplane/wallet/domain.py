@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from mintplane.api.wallet.v1 import wallet_pb2
-from mintplane.common import pagination
+from mintplane.common import ids, pagination
 from mintplane.common.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unavailable
 from mintplane.common.log import get_logger
 from mintplane.common.signatures import (
@@ -183,6 +183,13 @@ class Wallets:
         if row is None:
             raise NotFound(f"no wallet is linked for address {address}")
         return convert.wallet(row)
+
+    async def by_addresses(self, raw: Sequence[str]) -> list[wallet_pb2.Wallet]:
+        """Wallets of the linked addresses among `raw` (validated and canonicalised first)."""
+        wanted = dict.fromkeys(addresses.canonical(value, "addresses") for value in raw)
+        if len(wanted) > ids.MAX_BATCH:
+            raise InvalidArgument(f"addresses may hold at most {ids.MAX_BATCH} addresses")
+        return [convert.wallet(row) for row in await self._repo.by_addresses(list(wanted))]
 
     async def of_users(self, user_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[wallet_pb2.Wallet]]:
         grouped: dict[uuid.UUID, list[wallet_pb2.Wallet]] = {}

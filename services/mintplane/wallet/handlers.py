@@ -84,6 +84,11 @@ class WalletServicer(wallet_pb2_grpc.WalletServiceServicer):
     ) -> wallet_pb2.GetWalletByAddressResponse:
         return wallet_pb2.GetWalletByAddressResponse(wallet=await self._wallets.by_address(request.address))
 
+    async def BatchGetWalletsByAddress(
+        self, request: wallet_pb2.BatchGetWalletsByAddressRequest, context: Context
+    ) -> wallet_pb2.BatchGetWalletsByAddressResponse:
+        return wallet_pb2.BatchGetWalletsByAddressResponse(wallets=await self._wallets.by_addresses(request.addresses))
+
     async def ListWalletActivity(
         self, request: wallet_pb2.ListWalletActivityRequest, context: Context
     ) -> wallet_pb2.ListWalletActivityResponse:

@@ -310,6 +310,18 @@ class WalletRepository:
             address,
         )
 
+    async def by_addresses(self, addresses: Sequence[str]) -> list[Record]:
+        """The oldest link of each address that is linked (one statement for the whole batch)."""
+        if not addresses:
+            return []
+        return list(
+            await self._pool.fetch(
+                f"SELECT DISTINCT ON (address) {_WALLET_COLUMNS} FROM wallet.wallet_links "  # noqa: S608
+                "WHERE address = ANY($1::text[]) ORDER BY address, created_at",
+                list(addresses),
+            )
+        )
+
     async def by_users(self, user_ids: Sequence[uuid.UUID]) -> list[Record]:
         """Wallets of the users, each user's primary first, then by link time."""
         if not user_ids:

@@ -683,6 +683,50 @@ class GetWalletByAddressResponse(_message.Message):
 Global___GetWalletByAddressResponse: _TypeAlias = GetWalletByAddressResponse  # noqa: Y015
 
 @_typing.final
+class BatchGetWalletsByAddressRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Up to 100 addresses, any case (each must be a 0x-prefixed 20-byte hex address)."""
+
+    def __init__(
+        self,
+        *,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetWalletsByAddressRequest: _TypeAlias = BatchGetWalletsByAddressRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetWalletsByAddressResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WALLETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def wallets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Wallet]:
+        """One wallet per linked address (its oldest link when linked on several chains), in no particular order."""
+
+    def __init__(
+        self,
+        *,
+        wallets: _abc.Iterable[Global___Wallet] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["wallets", b"wallets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetWalletsByAddressResponse: _TypeAlias = BatchGetWalletsByAddressResponse  # noqa: Y015
+
+@_typing.final
 class ListWalletActivityRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -89,6 +89,11 @@ class WalletServiceStub:
                 request_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressRequest.SerializeToString,
                 response_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressResponse.FromString,
                 _registered_method=True)
+        self.BatchGetWalletsByAddress = channel.unary_unary(
+                '/mintplane.api.wallet.v1.WalletService/BatchGetWalletsByAddress',
+                request_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressRequest.SerializeToString,
+                response_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressResponse.FromString,
+                _registered_method=True)
         self.ListWalletActivity = channel.unary_unary(
                 '/mintplane.api.wallet.v1.WalletService/ListWalletActivity',
                 request_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.ListWalletActivityRequest.SerializeToString,
@@ -180,6 +185,14 @@ class WalletServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetWalletsByAddress(self, request, context):
+        """Finds the wallets many addresses are linked to, in one call (gateway DataLoaders: token owners to
+        users). Unlinked addresses are omitted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListWalletActivity(self, request, context):
         """Lists wallet activity (links, unlinks, primary changes, verifications), newest first.
         """
@@ -234,6 +247,11 @@ def add_WalletServiceServicer_to_server(servicer, server):
                     servicer.GetWalletByAddress,
                     request_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressRequest.FromString,
                     response_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressResponse.SerializeToString,
+            ),
+            'BatchGetWalletsByAddress': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetWalletsByAddress,
+                    request_deserializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressRequest.FromString,
+                    response_serializer=mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressResponse.SerializeToString,
             ),
             'ListWalletActivity': grpc.unary_unary_rpc_method_handler(
                     servicer.ListWalletActivity,
@@ -494,6 +512,33 @@ class WalletService:
             '/mintplane.api.wallet.v1.WalletService/GetWalletByAddress',
             mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressRequest.SerializeToString,
             mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.GetWalletByAddressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetWalletsByAddress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mintplane.api.wallet.v1.WalletService/BatchGetWalletsByAddress',
+            mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressRequest.SerializeToString,
+            mintplane_dot_api_dot_wallet_dot_v1_dot_wallet__pb2.BatchGetWalletsByAddressResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,10 @@ class WalletServiceStub:
     """Lists the wallets of many users at once (gateway DataLoaders)."""
     GetWalletByAddress: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.GetWalletByAddressRequest, _wallet_pb2.GetWalletByAddressResponse]
     """Finds the wallet (and so the user) an address is linked to. Used by auth at sign-in."""
+    BatchGetWalletsByAddress: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.BatchGetWalletsByAddressRequest, _wallet_pb2.BatchGetWalletsByAddressResponse]
+    """Finds the wallets many addresses are linked to, in one call (gateway DataLoaders: token owners to
+    users). Unlinked addresses are omitted.
+    """
     ListWalletActivity: _grpc.UnaryUnaryMultiCallable[_wallet_pb2.ListWalletActivityRequest, _wallet_pb2.ListWalletActivityResponse]
     """Lists wallet activity (links, unlinks, primary changes, verifications), newest first."""
 
@@ -120,6 +124,10 @@ class WalletServiceAsyncStub(WalletServiceStub):
     """Lists the wallets of many users at once (gateway DataLoaders)."""
     GetWalletByAddress: _aio.UnaryUnaryMultiCallable[_wallet_pb2.GetWalletByAddressRequest, _wallet_pb2.GetWalletByAddressResponse]  # type: ignore[assignment]
     """Finds the wallet (and so the user) an address is linked to. Used by auth at sign-in."""
+    BatchGetWalletsByAddress: _aio.UnaryUnaryMultiCallable[_wallet_pb2.BatchGetWalletsByAddressRequest, _wallet_pb2.BatchGetWalletsByAddressResponse]  # type: ignore[assignment]
+    """Finds the wallets many addresses are linked to, in one call (gateway DataLoaders: token owners to
+    users). Unlinked addresses are omitted.
+    """
     ListWalletActivity: _aio.UnaryUnaryMultiCallable[_wallet_pb2.ListWalletActivityRequest, _wallet_pb2.ListWalletActivityResponse]  # type: ignore[assignment]
     """Lists wallet activity (links, unlinks, primary changes, verifications), newest first."""
 
@@ -217,6 +225,16 @@ class WalletServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_wallet_pb2.GetWalletByAddressResponse, _abc.Awaitable[_wallet_pb2.GetWalletByAddressResponse]]:
         """Finds the wallet (and so the user) an address is linked to. Used by auth at sign-in."""
+
+    @_abc_1.abstractmethod
+    def BatchGetWalletsByAddress(
+        self,
+        request: _wallet_pb2.BatchGetWalletsByAddressRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wallet_pb2.BatchGetWalletsByAddressResponse, _abc.Awaitable[_wallet_pb2.BatchGetWalletsByAddressResponse]]:
+        """Finds the wallets many addresses are linked to, in one call (gateway DataLoaders: token owners to
+        users). Unlinked addresses are omitted.
+        """
 
     @_abc_1.abstractmethod
     def ListWalletActivity(
