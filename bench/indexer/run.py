@@ -51,6 +51,7 @@ from mintplane.api.chain_registry.v1 import chain_registry_pb2_grpc as rpb_grpc
 from mintplane.catalog.ingest import parse_events
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common import amqp
+from mintplane.common.jsonrpc import JsonRpcClient
 from mintplane.common.postgres import create_pool
 from mintplane.common.settings import InfraSettings
 from mintplane.indexer.decode import TOPICS, decode_logs
@@ -59,7 +60,6 @@ from mintplane.indexer.events import Transfer
 from mintplane.indexer.outbox import SeqClock, entries_for
 from mintplane.indexer.publisher import _message
 from mintplane.indexer.repository import IndexerRepository
-from mintplane.indexer.rpc import JsonRpcClient
 
 HERE = Path(__file__).resolve().parent
 PONDER_DIR = HERE / "ponder"

@@ -21,9 +21,10 @@ from mintplane.common.endpoint_auth import (
     request_target,
     secret_forms,
 )
+from mintplane.common.jsonrpc import EndpointFailure, JsonRpcClient, RpcError
+from mintplane.common.registry_client import EndpointConfig, config_from_proto
 from mintplane.indexer.endpoints import AllEndpointsDown, EndpointPool
-from mintplane.indexer.registry import EndpointConfig, config_from_proto, resolve_endpoint
-from mintplane.indexer.rpc import EndpointFailure, JsonRpcClient, RpcError
+from mintplane.indexer.registry import resolve_endpoint
 
 pytestmark = pytest.mark.unit
 

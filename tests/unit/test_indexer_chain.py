@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from mintplane.common.jsonrpc import EndpointFailure, RangeTooLarge
 from mintplane.indexer.chain import ChainMoved, ReorgDetected, read_batch
-from mintplane.indexer.rpc import EndpointFailure, RangeTooLarge
 
 pytestmark = pytest.mark.unit
 

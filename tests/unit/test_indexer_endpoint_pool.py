@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from mintplane.common.jsonrpc import EndpointFailure
 from mintplane.indexer.endpoints import (
     AllEndpointsDown,
     EndpointPool,
@@ -15,7 +16,6 @@ from mintplane.indexer.endpoints import (
     display_url,
 )
 from mintplane.indexer.registry import EndpointConfig, resolve_endpoint, secret_env_name
-from mintplane.indexer.rpc import EndpointFailure
 
 pytestmark = pytest.mark.unit
 

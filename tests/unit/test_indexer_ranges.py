@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mintplane.common.jsonrpc import RangeTooLarge, RpcError, classify_error
 from mintplane.indexer.ranges import AdaptiveRange, RangeCannotShrink
-from mintplane.indexer.rpc import RangeTooLarge, RpcError, classify_error
 
 pytestmark = pytest.mark.unit
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from mintplane.common.jsonrpc import EndpointFailure, RangeTooLarge
 from mintplane.indexer.decode import TOPICS
-from mintplane.indexer.rpc import EndpointFailure, RangeTooLarge
 
 HEADER_CHUNK = 500
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
-from mintplane.indexer.rpc import EndpointFailure, JsonRpcClient
+from mintplane.common.jsonrpc import EndpointFailure, JsonRpcClient
 
 T = TypeVar("T")
 

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mintplane.common.jsonrpc import RangeTooLarge, RpcError
 from mintplane.common.log import get_logger
 from mintplane.indexer import metrics
 from mintplane.indexer.chain import (
@@ -52,7 +53,6 @@ from mintplane.indexer.registry import (
 )
 from mintplane.indexer.reorg import find_common_ancestor
 from mintplane.indexer.repository import TRANSIENT_STORAGE_ERRORS, Checkpoint, HistoryMissing, IndexerRepository
-from mintplane.indexer.rpc import RangeTooLarge, RpcError
 from mintplane.indexer.status import LaneStatus, State
 
 log = get_logger(__name__)

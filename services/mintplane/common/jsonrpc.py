@@ -1,4 +1,5 @@
-"""JSON-RPC over HTTP to one endpoint, with the failure classes the indexer acts on.
+"""JSON-RPC over HTTP to one endpoint, with the failure classes its callers act on (the indexer's log
+reads, the catalog's batched ``eth_call`` metadata reads).
 
 Three kinds of failure, because each calls for a different reaction:
 
@@ -111,6 +112,18 @@ class JsonRpcClient:
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send calls as one JSON-RPC batch; results in call order. Any error object raises."""
+        results = await self.batch_each(calls)
+        for item in results:
+            if isinstance(item, RpcError):
+                raise item
+        return results
+
+    async def batch_each(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Send calls as one JSON-RPC batch; per call, its result or its :class:`RpcError` (not raised).
+
+        For batches whose calls fail independently (an ``eth_call`` that reverts for one token says
+        nothing about the next); a transport failure still raises :class:`EndpointFailure`.
+        """
         if not calls:
             return []
         first = self._id()
@@ -125,14 +138,15 @@ class JsonRpcClient:
                 raise classify_error(self._masked(body["error"]))
             raise EndpointFailure("batch response is not a list")
         by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
-        results = []
+        results: list[Any] = []
         for i in range(len(calls)):
             item = by_id.get(first + i)
             if item is None:
                 raise EndpointFailure(f"batch response lacks id {first + i}")
             if item.get("error") is not None:
-                raise classify_error(self._masked(item["error"]))
-            results.append(item.get("result"))
+                results.append(classify_error(self._masked(item["error"])))
+            else:
+                results.append(item.get("result"))
         return results
 
     def _masked(self, error: Any) -> dict[str, Any]:
