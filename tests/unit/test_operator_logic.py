@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from mintplane.operator import builders, specs
-from mintplane.operator.catalog import CollectionRegistration
+from mintplane.operator.catalog import CollectionProgress, CollectionRegistration
 from mintplane.operator.errors import ReconcileError, to_kopf
 from mintplane.operator.reconcile import backfill, chain, collection, endpoint
 from mintplane.operator.registry import (
@@ -108,8 +108,8 @@ class FakeCatalog:
         self.registered.append(registration)
         return "4a0e6c1e-8a9c-4c56-9e1f-2d1f0c9a0b11"
 
-    async def indexed_tokens(self, collection_id: str) -> int:
-        return 3
+    async def progress(self, collection_id: str) -> CollectionProgress:
+        return CollectionProgress(indexed_tokens=3, metadata_pending=1, metadata_ok=2, metadata_failed=0)
 
 
 class FakeWorkloads:

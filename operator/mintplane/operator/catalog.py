@@ -1,6 +1,7 @@
 """The operator's view of the catalog service: register a Collection's contract, read how much of it is
-indexed. The catalog is optional for the operator: when it cannot answer (down, or not implementing the
-call yet) Collections report ``CatalogSynced=False`` and are retried on a timer, never error-looped.
+indexed and how far its token metadata has been fetched. The catalog is optional for the operator: when it
+cannot answer (down, or not implementing the call yet) Collections report ``CatalogSynced=False`` and are
+retried on a timer, never error-looped.
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ class CollectionRegistration:
     deploy_block: int
 
 
+@dataclass(frozen=True, slots=True)
+class CollectionProgress:
+    """What GetCollectionStats says about a collection's progress: tokens indexed, metadata fetched."""
+
+    indexed_tokens: int
+    metadata_pending: int
+    metadata_ok: int
+    metadata_failed: int
+
+
 class Catalog(Protocol):
     async def register_collection(self, registration: CollectionRegistration) -> str:
         """Returns the catalog collection id; idempotent on (chain, address)."""
 
-    async def indexed_tokens(self, collection_id: str) -> int: ...
+    async def progress(self, collection_id: str) -> CollectionProgress: ...
 
 
 class GrpcCatalog:
@@ -57,11 +68,15 @@ class GrpcCatalog:
             raise classify(SERVICE, "RegisterCollection", exc) from None
         return str(response.collection.id)
 
-    async def indexed_tokens(self, collection_id: str) -> int:
+    async def progress(self, collection_id: str) -> CollectionProgress:
         try:
             response = await self._stub.GetCollectionStats(
                 pb.GetCollectionStatsRequest(collection_id=collection_id), timeout=self._timeout
             )
         except grpc.aio.AioRpcError as exc:
             raise classify(SERVICE, "GetCollectionStats", exc) from None
-        return int(response.stats.items_count)
+        stats = response.stats
+        return CollectionProgress(
+            indexed_tokens=int(stats.items_count), metadata_pending=int(stats.metadata_pending),
+            metadata_ok=int(stats.metadata_ok), metadata_failed=int(stats.metadata_failed),
+        )

@@ -23,6 +23,10 @@ class OperatorSettings(BaseSettings):
     catalog_target: str = f"127.0.0.1:{SERVICE_PORTS['catalog']}"
     # The indexer's gRPC status service (GetStatus answers from its checkpoints): fills Chain indexerLag.
     indexer_target: str = f"127.0.0.1:{SERVICE_PORTS['indexer']}"
+    # Indexers run outside the cluster (the dev stack's local follower processes, which have no kubelet to
+    # start a pod): no indexer Deployment is created, and IndexerReady follows the indexer's GetStatus at
+    # indexer_target instead of a Deployment's availability. Off in a cluster.
+    indexer_external: bool = False
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # What to watch: empty means cluster-wide; otherwise names or globs ("mintplane-*"), comma-separated.

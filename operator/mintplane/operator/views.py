@@ -110,6 +110,21 @@ def indexer_condition(wanted: bool, deployment: DeploymentView | None) -> Condit
     return Condition("IndexerReady", False, "DeploymentUnavailable", f"Deployment {deployment.name}: {detail}")
 
 
+def external_indexer_condition(wanted: bool, indexing: Mapping[str, Any] | None, target: str) -> Condition:
+    """IndexerReady when the indexer runs outside the cluster: no Deployment to ask, so the indexer's own
+    GetStatus decides, through the Indexing condition the indexer poll wrote (True: it answers and advances)."""
+    if not wanted:
+        return indexer_condition(False, None)
+    if indexing is None:
+        return Condition("IndexerReady", False, "ExternalIndexerPending",
+                         f"waiting for the first GetStatus answer of the indexer at {target}")
+    if indexing.get("status") == "True":
+        return Condition("IndexerReady", True, "ExternalIndexerAnswering",
+                         f"the indexer at {target} reports {indexing.get('reason')}")
+    return Condition("IndexerReady", False, "ExternalIndexerNotReady",
+                     f"the indexer at {target}: {indexing.get('reason')}: {indexing.get('message', '')}")
+
+
 def ready_condition(*, synced: Condition | None, enabled: bool, summary: EndpointSummary,
                     indexer: Condition) -> Condition:
     """Ready: registry synced, at least one healthy endpoint, and the indexer available when it is wanted."""

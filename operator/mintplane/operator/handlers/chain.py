@@ -40,10 +40,12 @@ def indexer_deployments(namespace: str | None, name: str, spec: kopf.Spec, statu
 
 def _desired(name: str, namespace: str, spec: kopf.Spec, current: Mapping[str, Any], generation: int | None,
              kwargs: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    config = get_settings()
     return chain.desired_status(
         name=name, spec=spec, status=current, generation=generation,
         summary=views.summarize(endpoints_of(kwargs, namespace, name)),
-        deployment=deployment_of(kwargs, namespace, name), **extra,
+        deployment=deployment_of(kwargs, namespace, name),
+        external_indexer=config.indexer_target if config.indexer_external else None, **extra,
     )
 
 
@@ -76,8 +78,8 @@ async def refresh_chain_status(name: str, namespace: str | None, spec: kopf.Spec
     ns = str(namespace)
     current = effective(status, memo)
     if (
-        specs.indexer_enabled(spec) and is_true(current.get("conditions"), "Synced")
-        and deployment_of(kwargs, ns, name) is None
+        specs.indexer_enabled(spec) and not memo.settings.indexer_external
+        and is_true(current.get("conditions"), "Synced") and deployment_of(kwargs, ns, name) is None
     ):
         # Someone deleted the Deployment: put it back (rate-limited; the index may just lag a fresh apply).
         now = asyncio.get_running_loop().time()

@@ -1,5 +1,5 @@
 """Collection handlers: registry contract + ABI and catalog collection; a timer retries the catalog and
-reads the indexed token count; delete stops tracking the contract."""
+reads the indexed token count and metadata progress; delete stops tracking the contract."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def reconcile_collection(namespace: str | None, spec: kopf.Spec, status: k
             initial_delay=get_settings().catalog_poll_seconds)
 async def poll_catalog(namespace: str | None, spec: kopf.Spec, status: kopf.Status, body: kopf.Body,
                        patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
-    """Register with the catalog once it can answer, then keep indexedTokens current."""
+    """Register with the catalog once it can answer, then keep indexedTokens and metadata current."""
     current = effective(status, memo)
     chain = chain_of(kwargs, str(namespace), spec.get("chainRef"))
     synced_found = find(current.get("conditions"), "Synced")
@@ -56,17 +56,17 @@ async def poll_catalog(namespace: str | None, spec: kopf.Spec, status: kopf.Stat
         return
     synced = Condition("Synced", True, str(synced_found.get("reason")), str(synced_found.get("message", "")))
     catalog_id = current.get("catalogCollectionId")
-    tokens = None
+    progress = None
     error: ReconcileError | None = None
     try:
         if not catalog_id:
             catalog_id = await collection.register_in_catalog(spec, chain.caip2, memo.catalog)
-        tokens = await memo.catalog.indexed_tokens(catalog_id)
+        progress = await memo.catalog.progress(catalog_id)
     except ServiceError as exc:
         error = classify(exc, what="catalog")
     desired = collection.desired_status(
         status=current, generation=None, synced=synced, catalog=collection.catalog_condition(catalog_id, error),
-        contract_id=None, catalog_id=catalog_id, indexed_tokens=tokens)
+        contract_id=None, catalog_id=catalog_id, progress=progress)
     write_status(body, patch, status, desired, memo)
 
 

@@ -18,7 +18,13 @@ from mintplane.operator.reconcile.workloads import Workloads
 from mintplane.operator.registry import Registry
 from mintplane.operator.rpc import ServiceError, ServiceNotFound, ServiceUnavailable
 from mintplane.operator.settings import OperatorSettings
-from mintplane.operator.views import DeploymentView, EndpointSummary, indexer_condition, ready_condition
+from mintplane.operator.views import (
+    DeploymentView,
+    EndpointSummary,
+    external_indexer_condition,
+    indexer_condition,
+    ready_condition,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +53,12 @@ async def sync_chain(
     registry_id = await _sync_registry(registry, spec)
     deployment_name = builders.indexer_deployment_name(name)
     try:
-        if specs.indexer_enabled(spec):
+        if specs.indexer_enabled(spec) and not settings.indexer_external:
             deployment = builders.indexer_deployment(name, namespace, spec, settings)
             kopf.adopt(deployment, owner=owner)
             await workloads.apply_deployment(deployment)
             return ChainSync(registry_id, deployment_name)
+        # Off, or run outside the cluster: no Deployment (one left from an in-cluster setting goes too).
         await workloads.delete_deployment(namespace, deployment_name)
         return ChainSync(registry_id, None)
     except Exception as exc:
@@ -78,15 +85,23 @@ def desired_status(
     *, name: str, spec: Mapping[str, Any], status: Mapping[str, Any], generation: int | None,
     summary: EndpointSummary, deployment: DeploymentView | None,
     synced: Condition | None = None, registry_id: int | None = None, now: str | None = None,
+    external_indexer: str | None = None,
 ) -> dict[str, Any]:
-    """The whole status the Chain should show; ``synced`` etc. None means keep what status already says."""
+    """The whole status the Chain should show; ``synced`` etc. None means keep what status already says.
+
+    ``external_indexer`` is the indexer's GetStatus target when indexers run outside the cluster
+    (OperatorSettings.indexer_external): IndexerReady then follows the Indexing condition, not a Deployment.
+    """
     current_conditions = status.get("conditions") or []
     if synced is None:
         found = find(current_conditions, "Synced")
         synced = Condition("Synced", found.get("status") == "True", str(found.get("reason")),
                            str(found.get("message", ""))) if found else None
     wanted = specs.indexer_enabled(spec)
-    indexer = indexer_condition(wanted, deployment)
+    if external_indexer is not None:
+        indexer = external_indexer_condition(wanted, find(current_conditions, INDEXING), external_indexer)
+    else:
+        indexer = indexer_condition(wanted, deployment)
     ready = ready_condition(synced=synced, enabled=bool(spec.get("enabled", True)), summary=summary,
                             indexer=indexer)
     updates = [indexer, ready] + ([synced] if synced is not None else [])
@@ -97,7 +112,7 @@ def desired_status(
         "endpoints": {"total": summary.total, "healthy": summary.healthy},
         "headBlock": summary.best_head if summary.best_head is not None else status.get("headBlock"),
         "registryId": registry_id if registry_id is not None else status.get("registryId"),
-        "indexerDeployment": builders.indexer_deployment_name(name) if wanted else None,
+        "indexerDeployment": builders.indexer_deployment_name(name) if wanted and external_indexer is None else None,
     }
     return result
 

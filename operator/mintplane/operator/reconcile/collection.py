@@ -1,4 +1,5 @@
-"""Collection: the contract and its standard ABI in the registry, the catalog collection, indexed tokens."""
+"""Collection: the contract and its standard ABI in the registry, the catalog collection, indexed tokens and
+metadata progress."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from mintplane.common.contracts import ERC721_CONTRACT, ERC1155_CONTRACT, load_artifact
 from mintplane.operator import specs
-from mintplane.operator.catalog import Catalog, CollectionRegistration
+from mintplane.operator.catalog import Catalog, CollectionProgress, CollectionRegistration
 from mintplane.operator.conditions import Condition, merge
 from mintplane.operator.errors import ReconcileError, classify
 from mintplane.operator.registry import AbiRecord, Registry
@@ -83,7 +84,7 @@ def catalog_condition(catalog_id: str | None, error: ReconcileError | None) -> C
 
 def desired_status(*, status: Mapping[str, Any], generation: int | None, synced: Condition,
                    catalog: Condition, contract_id: int | None, catalog_id: str | None,
-                   indexed_tokens: int | None = None) -> dict[str, Any]:
+                   progress: CollectionProgress | None = None) -> dict[str, Any]:
     if not synced.status:
         phase = "Failed" if synced.reason in ("InvalidSpec", "RegistryRejected") else "Pending"
         ready = Condition("Ready", False, synced.reason, synced.message)
@@ -101,6 +102,13 @@ def desired_status(*, status: Mapping[str, Any], generation: int | None, synced:
     }
     if generation is not None:
         result["observedGeneration"] = generation
-    if indexed_tokens is not None:
-        result["indexedTokens"] = indexed_tokens
+    if progress is not None:
+        result["indexedTokens"] = progress.indexed_tokens
+        result["metadata"] = metadata_status(progress)
     return result
+
+
+def metadata_status(progress: CollectionProgress) -> dict[str, int]:
+    """status.metadata: how many of the collection's tokens have their metadata fetched (ok), are waiting
+    for a fetch or a retry (pending), or failed for good (failed, the reason is on each token)."""
+    return {"pending": progress.metadata_pending, "ok": progress.metadata_ok, "failed": progress.metadata_failed}
