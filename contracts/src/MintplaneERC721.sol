@@ -8,7 +8,9 @@ import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 /// @title MintplaneERC721
 /// @notice The ERC-721 collection contract mintplane's orchestrator deploys for creators.
 /// @dev Owner-only minting with an optional supply cap, ERC-2981 default royalty, and
-///      `tokenURI = baseURI + tokenId`. There is no burn, so `totalSupply` is the number minted.
+///      `tokenURI = baseURI + tokenId` unless the owner set a URI of its own for that token (`setTokenURI`,
+///      e.g. on-chain `data:` metadata; announced with ERC-4906 `MetadataUpdate`). There is no burn, so
+///      `totalSupply` is the number minted.
 ///      `mintBatch` emits one standard `Transfer` per token (not EIP-2309 `ConsecutiveTransfer`),
 ///      so indexers that only know ERC-721 `Transfer` see every token.
 contract MintplaneERC721 is ERC721, ERC2981, Ownable {
@@ -17,6 +19,7 @@ contract MintplaneERC721 is ERC721, ERC2981, Ownable {
 
     uint256 private _totalSupply;
     string private _baseTokenURI;
+    mapping(uint256 tokenId => string) private _tokenURIs;
 
     /// @notice Minting `requested` more tokens would take the supply past `maxSupply`.
     error MaxSupplyExceeded(uint256 maxSupply, uint256 totalSupply, uint256 requested);
@@ -26,6 +29,9 @@ contract MintplaneERC721 is ERC721, ERC2981, Ownable {
 
     /// @notice The base URI changed (ERC-4906 style hint for metadata caches).
     event BaseURIUpdated(string baseURI);
+
+    /// @notice ERC-4906: the metadata of `_tokenId` changed (its own URI was set).
+    event MetadataUpdate(uint256 _tokenId);
 
     /// @param name_ Collection name.
     /// @param symbol_ Collection symbol.
@@ -86,13 +92,29 @@ contract MintplaneERC721 is ERC721, ERC2981, Ownable {
         emit BaseURIUpdated(baseURI_);
     }
 
+    /// @notice Gives `tokenId` a URI of its own (a full URI such as `data:application/json;base64,...`, not
+    ///         appended to the base URI); an empty `uri` returns the token to `baseURI + tokenId`.
+    function setTokenURI(uint256 tokenId, string calldata uri) external onlyOwner {
+        _requireOwned(tokenId);
+        _tokenURIs[tokenId] = uri;
+        emit MetadataUpdate(tokenId);
+    }
+
+    /// @notice The token's own URI when one was set, else `baseURI + tokenId` (empty without a base URI).
+    function tokenURI(uint256 tokenId) public view override returns (string memory) {
+        _requireOwned(tokenId);
+        string memory own = _tokenURIs[tokenId];
+        return bytes(own).length > 0 ? own : super.tokenURI(tokenId);
+    }
+
     /// @notice Replaces the default ERC-2981 royalty.
     function setDefaultRoyalty(address receiver, uint96 royaltyBps) external onlyOwner {
         _setDefaultRoyalty(receiver, royaltyBps);
     }
 
+    /// @dev ERC-4906 (metadata update events) is announced as its standard asks: interface id 0x49064906.
     function supportsInterface(bytes4 interfaceId) public view override(ERC721, ERC2981) returns (bool) {
-        return super.supportsInterface(interfaceId);
+        return interfaceId == bytes4(0x49064906) || super.supportsInterface(interfaceId);
     }
 
     function _baseURI() internal view override returns (string memory) {
