@@ -10,8 +10,10 @@ tokens
 - ``rarity_score`` / ``rarity_rank``: the token's OpenRarity information-content score and rank in its
   collection, written by the set-based recompute (never summed at read time);
 - ``last_transfer_at``: when the token last moved, for the "recently transferred" sort;
-- indexes: due metadata work, rarity order and recency order inside a collection (keyset pages),
+- indexes: due metadata work, rarity order, mint and transfer recency inside a collection (keyset pages),
   metadata counts per collection;
+collections / collection_stats
+- one index per ListCollections sort (newest, name, traded volume, items, owners, floor), keyset-paged;
 traits / trait_values
 - ``traits.is_meta``: the trait-count trait OpenRarity adds (``meta_trait:trait_count``), stored like any
   other so it filters and explains the same way; ``traits.null_occurrences`` / ``null_rarity_score``:
@@ -70,6 +72,17 @@ CREATE INDEX ix_tokens_collection_id_rarity
     ON catalog.tokens (collection_id, rarity_rank, length(token_number), token_number);
 CREATE INDEX ix_tokens_collection_id_last_transfer
     ON catalog.tokens (collection_id, last_transfer_at DESC NULLS LAST, id DESC);
+CREATE INDEX ix_tokens_collection_id_minted
+    ON catalog.tokens (collection_id, minted_at DESC NULLS LAST, id DESC);
+-- ListCollections: one index per sort (newest, name, volume; items, owners and floor from the stats)
+CREATE INDEX ix_collections_created_at ON catalog.collections (created_at DESC, id DESC);
+CREATE INDEX ix_collections_name ON catalog.collections (name, id);
+CREATE INDEX ix_collections_volume
+    ON catalog.collections (((coalesce(volume_traded, '0'))::numeric) DESC, id DESC);
+CREATE INDEX ix_collection_stats_items ON catalog.collection_stats (items_count DESC, collection_id DESC);
+CREATE INDEX ix_collection_stats_owners ON catalog.collection_stats (owners_count DESC, collection_id DESC);
+CREATE INDEX ix_collection_stats_floor ON catalog.collection_stats (floor_price_native, collection_id)
+    WHERE floor_price_native IS NOT NULL;
 
 ALTER TABLE catalog.traits
     ADD COLUMN is_meta           boolean NOT NULL DEFAULT false,

@@ -1,7 +1,8 @@
 """gRPC servicer of the catalog service: thin, it hands requests to the domain modules.
 
-Implemented: RegisterCollection, GetCollection, GetCollectionByContract, GetCollectionStats, GetToken,
-ListTokens, ListActivities. The other RPCs answer UNIMPLEMENTED (the generated base class does that).
+Implemented: RegisterCollection, GetCollection, GetCollectionBySlug, GetCollectionByContract,
+BatchGetCollections, ListCollections, GetCollectionStats, BatchGetCollectionStats, GetToken, BatchGetTokens,
+ListTokens, ListTraits, ListActivities. The other RPCs answer UNIMPLEMENTED (the generated base class does that).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.catalog.v1 import catalog_pb2_grpc
 from mintplane.catalog.collections import Collections
+from mintplane.catalog.facets import Facets
 from mintplane.catalog.queries import CatalogQueries
 
 Context = Any  # grpc.aio.ServicerContext; unused: errors travel as DomainError
@@ -20,6 +22,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, collections: Collections, queries: CatalogQueries) -> None:
         self._collections = collections
         self._queries = queries
+        self._facets = Facets(queries.repository)
 
     async def RegisterCollection(
         self, request: pb.RegisterCollectionRequest, context: Context
@@ -47,3 +50,29 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListActivities(self, request: pb.ListActivitiesRequest, context: Context) -> pb.ListActivitiesResponse:
         return await self._queries.list_activities(request)
+
+    async def GetCollectionBySlug(
+        self, request: pb.GetCollectionBySlugRequest, context: Context
+    ) -> pb.GetCollectionBySlugResponse:
+        return await self._collections.get_by_slug(request)
+
+    async def BatchGetCollections(
+        self, request: pb.BatchGetCollectionsRequest, context: Context
+    ) -> pb.BatchGetCollectionsResponse:
+        return await self._collections.batch_get(request)
+
+    async def ListCollections(
+        self, request: pb.ListCollectionsRequest, context: Context
+    ) -> pb.ListCollectionsResponse:
+        return await self._collections.list_collections(request)
+
+    async def BatchGetCollectionStats(
+        self, request: pb.BatchGetCollectionStatsRequest, context: Context
+    ) -> pb.BatchGetCollectionStatsResponse:
+        return await self._collections.batch_stats(request)
+
+    async def BatchGetTokens(self, request: pb.BatchGetTokensRequest, context: Context) -> pb.BatchGetTokensResponse:
+        return await self._queries.batch_get_tokens(request)
+
+    async def ListTraits(self, request: pb.ListTraitsRequest, context: Context) -> pb.ListTraitsResponse:
+        return await self._facets.list_traits(request)

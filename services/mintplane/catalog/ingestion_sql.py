@@ -64,12 +64,13 @@ SELECT * FROM unnest($1::text[], $2::bigint[], $3::boolean[])
 ON CONFLICT (event_id) DO UPDATE SET epoch = excluded.epoch, applied = excluded.applied, processed_at = now()
 """
 
-# Owner, burned and minted_at of the touched tokens, from their remaining on-chain activities by chain
-# position: the same answer whatever order the events arrived in.
+# Owner, burned, minted_at and last_transfer_at of the touched tokens, from their remaining on-chain
+# activities by chain position: the same answer whatever order the events arrived in, and a retracted
+# transfer (reorg) hands last_transfer_at back to the latest transfer still on the canonical chain.
 RECOMPUTE_TOKENS = """
 WITH touched AS (SELECT unnest($1::uuid[]) AS id),
 latest AS (
-    SELECT DISTINCT ON (a.token_id) a.token_id, a.type, a.to_address
+    SELECT DISTINCT ON (a.token_id) a.token_id, a.type, a.to_address, a."timestamp"
       FROM catalog.activities a JOIN touched ON a.token_id = touched.id
      WHERE a.block_number IS NOT NULL
      ORDER BY a.token_id, a.block_number DESC, a.log_index DESC, a.batch_index DESC
@@ -86,7 +87,7 @@ supply AS (
 UPDATE catalog.tokens t
    SET owner_address = CASE WHEN t.token_standard = 'ERC1155' OR l.type = 'burn' THEN NULL ELSE l.to_address END,
        burned = CASE WHEN t.token_standard = 'ERC1155' THEN s.any_burn AND s.units <= 0 ELSE l.type = 'burn' END,
-       minted_at = s.minted_at
+       minted_at = s.minted_at, last_transfer_at = l."timestamp"
   FROM latest l JOIN supply s ON s.token_id = l.token_id
  WHERE t.id = l.token_id
 """

@@ -16,7 +16,10 @@ from uuid import UUID
 
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.common.v1 import common_pb2
+from mintplane.catalog import token_filters as filters
 from mintplane.catalog import views
+from mintplane.catalog.keyset import Key, Params, Segment, decode_cursor, encode_cursor
+from mintplane.catalog.keyset import page as keyset_page
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common.errors import InvalidArgument, NotFound
 from mintplane.common.pagination import decode_key_token, encode_key_token, page_size
@@ -25,25 +28,50 @@ _CAIP2 = re.compile(r"^eip155:[1-9][0-9]{0,18}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
 
+MAX_BATCH = 100
+
 _NFT_COLUMNS = """t.id, t.collection_id, t.chain_id, t.contract_address, t.token_number, t.token_standard, t.name,
-    t.image_url, t.metadata_url, t.owner_address, t.burned, t.minted_at,
-    (SELECT min(l.price_native) FROM catalog.listings l WHERE l.token_id = t.id AND l.is_active) AS best_listing_price,
-    (SELECT sum(v.rarity_score) FROM catalog.token_trait_links k JOIN catalog.trait_values v ON v.id = k.trait_value_id
-      WHERE k.token_id = t.id) AS rarity_score"""
-_TRAIT_FILTER = (
-    "EXISTS (SELECT 1 FROM catalog.token_trait_links k JOIN catalog.traits tr ON tr.id = k.trait_id "
-    "JOIN catalog.trait_values v ON v.id = k.trait_value_id WHERE k.token_id = t.id "
-    "AND lower(tr.name) = {name} AND lower(v.value_string) = ANY({values}))"
-)
+    t.image_url, t.metadata_url, t.owner_address, t.burned, t.minted_at, t.description, t.animation_url,
+    t.external_url, t.metadata_status, t.metadata_error, t.metadata_fetched_at, t.last_transfer_at,
+    t.rarity_score, t.rarity_rank, (SELECT min(l.price_native) FROM catalog.listings l
+                                     WHERE l.token_id = t.id AND l.is_active) AS best_listing_price"""
 _TRAITS = """
 SELECT k.token_id, tr.id AS trait_id, tr.name AS trait_name, v.id AS trait_value_id, v.value_string AS value,
-       tr.display_type, v.occurrences, v.rarity_score
+       tr.display_type, tr.value_type, tr.is_meta, v.value_number, v.occurrences, v.rarity_score
   FROM catalog.token_trait_links k
   JOIN catalog.traits tr ON tr.id = k.trait_id
   JOIN catalog.trait_values v ON v.id = k.trait_value_id
  WHERE k.token_id = ANY($1::uuid[])
- ORDER BY tr.sort_order NULLS LAST, tr.name
+ ORDER BY k.token_id, tr.is_meta, tr.sort_order NULLS LAST, tr.normalized_name
 """
+_COUNT_TEMPLATE = "SELECT count(*) FROM catalog.tokens t WHERE {where}"
+_NUMBER = (Key("length(t.token_number)", "int"), Key("t.token_number", "text"))
+_COLLECTION = (Key("t.collection_id", "uuid"),)
+_RANK = Key("t.rarity_rank", "int")
+_ID = Key("t.id", "uuid")
+_SUPPORTED_SORTS = (pb.TOKEN_SORT_TOKEN_NUMBER_ASC, pb.TOKEN_SORT_TOKEN_NUMBER_DESC, pb.TOKEN_SORT_RARITY_ASC,
+                    pb.TOKEN_SORT_RARITY_DESC, pb.TOKEN_SORT_MINTED_AT_DESC, pb.TOKEN_SORT_TRANSFERRED_AT_DESC)
+
+
+def token_segments(sort: int, scoped: bool) -> list[Segment]:
+    """The index-order segments of a token sort (see :mod:`mintplane.catalog.keyset`).
+
+    `scoped`: the request names one collection, whose id is then constant and left out of the keys (a row
+    comparison must follow the index's columns). Each segment's last key is unique inside the scope.
+    Token numbers sort numerically as (length, text); ranks and times put tokens without one last.
+    """
+    number = _NUMBER if scoped else _COLLECTION + _NUMBER
+    if sort == pb.TOKEN_SORT_TOKEN_NUMBER_ASC:
+        return [Segment(number)]
+    if sort == pb.TOKEN_SORT_TOKEN_NUMBER_DESC:
+        return [Segment(number, descending=True)]
+    if sort in (pb.TOKEN_SORT_RARITY_ASC, pb.TOKEN_SORT_RARITY_DESC):
+        return [Segment((_RANK, *number), descending=sort == pb.TOKEN_SORT_RARITY_DESC,
+                        where="t.rarity_rank IS NOT NULL"),
+                Segment(number, where="t.rarity_rank IS NULL")]
+    column = "t.minted_at" if sort == pb.TOKEN_SORT_MINTED_AT_DESC else "t.last_transfer_at"
+    return [Segment((Key(column, "ts", nulls_last=True), _ID), descending=True, where=f"{column} IS NOT NULL"),
+            Segment((_ID,), descending=True, where=f"{column} IS NULL")]
 
 
 def uuid_of(value: str, field: str, *, required: bool = True) -> UUID | None:
@@ -107,9 +135,26 @@ class _Where:
         return " AND ".join(self.parts) if self.parts else "TRUE"
 
 
+def uuids_of(values: Sequence[str], field: str) -> list[UUID]:
+    """Up to MAX_BATCH ids of a batch get, deduplicated; INVALID_ARGUMENT names the first bad one."""
+    if len(values) > MAX_BATCH:
+        raise InvalidArgument(f"{field} holds {len(values)} ids; at most {MAX_BATCH} per call")
+    ids: set[UUID] = set()
+    for i, value in enumerate(values):
+        try:
+            ids.add(uuid.UUID(value))
+        except ValueError:
+            raise InvalidArgument(f"{field}[{i}] must be a UUID, got {value[:50]!r}") from None
+    return sorted(ids)
+
+
 class CatalogQueries:
     def __init__(self, repository: CatalogRepository) -> None:
         self._repo = repository
+
+    @property
+    def repository(self) -> CatalogRepository:
+        return self._repo
 
     async def _traits(self, token_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
         grouped: dict[UUID, list[Any]] = defaultdict(list)
@@ -117,6 +162,10 @@ class CatalogQueries:
             for row in await self._repo.fetch(_TRAITS, list(token_ids)):
                 grouped[row["token_id"]].append(row)
         return grouped
+
+    async def _tokens(self, rows: Sequence[Any]) -> list[pb.Token]:
+        traits = await self._traits([r["id"] for r in rows])
+        return [views.token(r, traits.get(r["id"], [])) for r in rows]
 
     async def get_token(self, request: pb.GetTokenRequest) -> pb.GetTokenResponse:
         target = request.WhichOneof("target")
@@ -142,81 +191,57 @@ class CatalogQueries:
             raise InvalidArgument("one of id and key is required")
         if not rows:
             raise NotFound(f"token {label} not found")
-        traits = await self._traits([rows[0]["id"]])
-        return pb.GetTokenResponse(token=views.token(rows[0], traits.get(rows[0]["id"], [])))
+        (token,) = await self._tokens(rows)
+        return pb.GetTokenResponse(token=token)
+
+    async def batch_get_tokens(self, request: pb.BatchGetTokensRequest) -> pb.BatchGetTokensResponse:
+        ids = uuids_of(request.ids, "ids")
+        if not ids:
+            return pb.BatchGetTokensResponse()
+        rows = await self._repo.fetch(
+            f"SELECT {_NFT_COLUMNS} FROM catalog.tokens t WHERE t.id = ANY($1::uuid[])", ids)  # noqa: S608
+        return pb.BatchGetTokensResponse(tokens=await self._tokens(rows))
 
     async def list_tokens(self, request: pb.ListTokensRequest) -> pb.ListTokensResponse:
         collection_id = uuid_of(request.collection_id, "collection_id", required=False)
-        owner = address_of(request.owner_address, "owner_address")
-        if collection_id is None and owner is None:
-            raise InvalidArgument("at least one of collection_id and owner_address must be set")
-        if request.trait_filters and collection_id is None:
-            raise InvalidArgument("trait_filters require collection_id")
+        owners = filters.owners(request.owner_address, request.owner_addresses)
+        if collection_id is None and not owners:
+            raise InvalidArgument("at least one of collection_id, owner_address and owner_addresses must be set")
+        values, ranges = filters.parse(request.trait_filters, request.numeric_filters)
+        if (values or ranges) and collection_id is None:
+            raise InvalidArgument("trait_filters and numeric_filters require collection_id")
         sort = request.sort or pb.TOKEN_SORT_TOKEN_NUMBER_ASC
-        if sort not in (pb.TOKEN_SORT_TOKEN_NUMBER_ASC, pb.TOKEN_SORT_MINTED_AT_DESC):
-            raise InvalidArgument(f"sort {pb.TokenSort.Name(sort)} is not supported yet; use TOKEN_NUMBER_ASC or "
-                                  "MINTED_AT_DESC")
-        where = _Where()
-        if collection_id is not None:
-            where.add(f"t.collection_id = {where.param(collection_id)}")
-        if owner is not None:
-            where.add(f"t.owner_address = {where.param(owner)}")
-        if not request.include_burned:
-            where.add("NOT t.burned")
-        if request.listed_only:
-            where.add("EXISTS (SELECT 1 FROM catalog.listings l WHERE l.token_id = t.id AND l.is_active)")
-        if request.query:
-            q = where.param(request.query.strip())
-            where.add(f"(t.token_number = {q} OR t.name ILIKE '%' || {q} || '%')")
-        filters = []
-        for trait_filter in request.trait_filters:
-            name = trait_filter.name.strip().lower()
-            values = sorted({v.strip().lower() for v in trait_filter.values if v.strip()})
-            if not name or not values:
-                raise InvalidArgument("every trait filter needs a name and at least one value")
-            filters.append([name, values])
-            name_param, values_param = where.param(name), where.param(values)
-            where.add(_TRAIT_FILTER.format(name=name_param, values=values_param))
-        params = ["tokens", str(collection_id), owner, request.include_burned, request.listed_only, request.query,
-                  filters, sort]
-        count_sql = f"SELECT count(*) FROM catalog.tokens t WHERE {where.sql()}"  # noqa: S608
-        total = int(await self._repo.fetchval(count_sql, *where.args))
+        if sort not in _SUPPORTED_SORTS:
+            if sort in pb.TokenSort.values():
+                raise InvalidArgument(f"sort {pb.TokenSort.Name(sort)} is not supported yet (it needs marketplace "
+                                      "listings); use token number, rarity, minted or transferred order")
+            raise InvalidArgument(f"sort {sort} is not a TokenSort value")
+        query = filters.query_text(request.query)
         limit = page_size(request.page.page_size)
-        key = decode_key_token(request.page.page_token, params, 3)
-        if sort == pb.TOKEN_SORT_TOKEN_NUMBER_ASC:
-            order = "t.collection_id, length(t.token_number), t.token_number"
-            if key is not None:
-                where.add(f"(t.collection_id, length(t.token_number), t.token_number) > "
-                          f"({where.param(uuid_of(str(key[0]), 'page_token'))}::uuid, {where.param(int(key[1]))}, "
-                          f"{where.param(str(key[2]))})")
-        else:
-            order = "coalesce(t.minted_at, '-infinity'::timestamptz) DESC, t.id DESC"
-            if key is not None:
-                minted = ("'-infinity'::timestamptz" if key[0] == "-infinity"
-                          else f"{where.param(_instant(key[0]))}::timestamptz")
-                where.add(f"(coalesce(t.minted_at, '-infinity'::timestamptz), t.id) < "
-                          f"({minted}, {where.param(uuid_of(str(key[1]), 'page_token'))}::uuid)")
-        limit_param = where.param(limit + 1)
-        rows = await self._repo.fetch(
-            f"SELECT {_NFT_COLUMNS} FROM catalog.tokens t WHERE {where.sql()} ORDER BY {order} "  # noqa: S608
-            f"LIMIT {limit_param}",
-            *where.args,
-        )
-        page = rows[:limit]
-        traits = await self._traits([r["id"] for r in page])
-        token = ""
-        if len(rows) > limit:
-            last = page[-1]
-            if sort == pb.TOKEN_SORT_TOKEN_NUMBER_ASC:
-                token = encode_key_token([str(last["collection_id"]), len(last["token_number"]), last["token_number"]],
-                                     params)
-            else:
-                minted = last["minted_at"].isoformat() if last["minted_at"] is not None else "-infinity"
-                token = encode_key_token([minted, str(last["id"]), ""], params)
-        return pb.ListTokensResponse(
-            tokens=[views.token(r, traits.get(r["id"], [])) for r in page],
-            page=common_pb2.PageResponse(next_page_token=token, total_size=total),
-        )
+        segments = token_segments(sort, scoped=collection_id is not None)
+        fingerprint = ["tokens", str(collection_id), owners, request.include_burned, request.listed_only, query,
+                       filters.fingerprint(values, ranges), sort]
+        cursor = decode_cursor(request.page.page_token, fingerprint, segments)
+        if cursor is not None and (isinstance(cursor.carried, bool) or not isinstance(cursor.carried, int)):
+            raise InvalidArgument("page.page_token is not a page token issued by this service")
+        resolved = (await filters.resolve(self._repo.fetch, collection_id, values, ranges)
+                    if collection_id is not None else filters.Resolved())
+        if resolved.impossible:
+            return pb.ListTokensResponse(page=common_pb2.PageResponse(total_size=0))
+        p = Params()
+        where = filters.token_conditions(p, collection_id=collection_id, owners=owners, resolved=resolved,
+                                 include_burned=request.include_burned, listed_only=request.listed_only,
+                                 query=query)
+        # the exact total, counted once on the first page and carried by the page token
+        total = cursor.carried if cursor is not None else int(await self._repo.fetchval(
+            _COUNT_TEMPLATE.format(where=" AND ".join(where)), *p.args))
+        rows, last_segment = await keyset_page(self._repo.fetch, select=_NFT_COLUMNS, source="catalog.tokens t",
+                                               where=where, params=p, segments=segments, cursor=cursor,
+                                               limit=limit)
+        token = ("" if last_segment is None
+                 else encode_cursor(last_segment, rows[-1], segments, fingerprint, total))
+        return pb.ListTokensResponse(tokens=await self._tokens(rows),
+                                     page=common_pb2.PageResponse(next_page_token=token, total_size=total))
 
     async def list_activities(self, request: pb.ListActivitiesRequest) -> pb.ListActivitiesResponse:
         token_id = uuid_of(request.token_id, "token_id", required=False)

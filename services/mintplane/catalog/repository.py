@@ -174,18 +174,25 @@ class CatalogRepository:
         return row, created
 
     async def stats(self, collection_id: UUID) -> asyncpg.Record | None:
-        return await self._pool.fetchrow(
+        rows = await self.stats_many([collection_id])
+        return rows[0] if rows else None
+
+    async def stats_many(self, collection_ids: Sequence[UUID]) -> list[asyncpg.Record]:
+        """Stats of many collections in one statement (unknown ids have no row)."""
+        return await self._pool.fetch(
             """SELECT c.id AS collection_id, c.volume_traded, coalesce(s.items_count, 0) AS items_count,
                       coalesce(s.owners_count, 0) AS owners_count, s.floor_price_native,
                       coalesce(s.updated_at, c.updated_at) AS updated_at,
+                      coalesce(s.metadata_pending, 0) AS metadata_pending, coalesce(s.metadata_ok, 0) AS metadata_ok,
+                      coalesce(s.metadata_failed, 0) AS metadata_failed, s.rarity_computed_at,
                       (SELECT count(DISTINCT l.token_id) FROM catalog.listings l
                          JOIN catalog.tokens t ON t.id = l.token_id
                         WHERE t.collection_id = c.id AND l.is_active) AS listed_count,
                       (SELECT count(*) FROM catalog.sales sa JOIN catalog.tokens t ON t.id = sa.token_id
                         WHERE t.collection_id = c.id) AS sales_count
                  FROM catalog.collections c LEFT JOIN catalog.collection_stats s ON s.collection_id = c.id
-                WHERE c.id = $1""",
-            collection_id,
+                WHERE c.id = ANY($1::uuid[])""",
+            list(collection_ids),
         )
 
     # -------------------------------------------------------------------------------------------- tokens

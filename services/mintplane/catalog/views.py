@@ -68,13 +68,39 @@ def stats(row: Row) -> pb.CollectionStats:
     message = pb.CollectionStats(
         collection_id=str(row["collection_id"]), items_count=row["items_count"], owners_count=row["owners_count"],
         listed_count=row["listed_count"], sales_count=row["sales_count"],
+        metadata_pending=row.get("metadata_pending") or 0, metadata_ok=row.get("metadata_ok") or 0,
+        metadata_failed=row.get("metadata_failed") or 0,
     )
+    if (computed := timestamp(row.get("rarity_computed_at"))) is not None:
+        message.rarity_computed_at.CopyFrom(computed)
     if (floor := price(row["floor_price_native"])) is not None:
         message.floor_price.CopyFrom(floor)
     message.volume_traded.CopyFrom(price(row["volume_traded"] or 0) or common_pb2.Price())
     if (stamp := timestamp(row["updated_at"])) is not None:
         message.updated_at.CopyFrom(stamp)
     return message
+
+
+METADATA_STATUSES = {"pending": pb.METADATA_STATUS_PENDING, "ok": pb.METADATA_STATUS_OK,
+                     "failed": pb.METADATA_STATUS_FAILED}
+UNCOUNTED_VALUE_TYPES = frozenset({"number", "date"})  # OpenRarity leaves numeric and date traits out
+
+
+def decimal_text(value: Any) -> str:
+    """A numeric column as the proto's decimal string (empty for NULL), without exponent notation."""
+    if value is None:
+        return ""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    return text
+
+
+def token_trait(trait: Row) -> pb.TokenTrait:
+    return pb.TokenTrait(
+        trait_id=str(trait["trait_id"]), trait_name=trait["trait_name"], trait_value_id=str(trait["trait_value_id"]),
+        value=trait["value"] or "", display_type=trait["display_type"] or "", occurrences=trait["occurrences"],
+        rarity_score=decimal_text(trait["rarity_score"]), value_number=decimal_text(trait.get("value_number")),
+        meta=bool(trait.get("is_meta")), counted=trait.get("value_type") not in UNCOUNTED_VALUE_TYPES,
+    )
 
 
 def token(row: Row, traits: Sequence[Row] = ()) -> pb.Token:
@@ -85,19 +111,19 @@ def token(row: Row, traits: Sequence[Row] = ()) -> pb.Token:
         token_standard=STANDARDS.get(row["token_standard"] or "", common_pb2.TOKEN_STANDARD_UNSPECIFIED),
         name=row["name"] or "", image_url=row["image_url"] or "", metadata_url=row["metadata_url"] or "",
         owner_address=row["owner_address"] or "", burned=row["burned"],
-        rarity_score=str(row["rarity_score"]) if row.get("rarity_score") is not None else "",
+        rarity_score=decimal_text(row.get("rarity_score")), rarity_rank=row.get("rarity_rank") or 0,
+        description=row.get("description") or "", animation_url=row.get("animation_url") or "",
+        external_url=row.get("external_url") or "",
+        metadata_status=METADATA_STATUSES.get(row.get("metadata_status") or "", pb.METADATA_STATUS_UNSPECIFIED),
+        metadata_error=row.get("metadata_error") or "",
     )
-    if (stamp := timestamp(row["minted_at"])) is not None:
-        message.minted_at.CopyFrom(stamp)
+    for field, value in (("minted_at", row["minted_at"]), ("metadata_fetched_at", row.get("metadata_fetched_at")),
+                         ("last_transferred_at", row.get("last_transfer_at"))):
+        if (stamp := timestamp(value)) is not None:
+            getattr(message, field).CopyFrom(stamp)
     if (best := price(row.get("best_listing_price"))) is not None:
         message.best_listing_price.CopyFrom(best)
-    for trait in traits:
-        message.traits.append(pb.TokenTrait(
-            trait_id=str(trait["trait_id"]), trait_name=trait["trait_name"],
-            trait_value_id=str(trait["trait_value_id"]),
-            value=trait["value"] or "", display_type=trait["display_type"] or "", occurrences=trait["occurrences"],
-            rarity_score=str(trait["rarity_score"]) if trait["rarity_score"] is not None else "",
-        ))
+    message.traits.extend(token_trait(trait) for trait in traits)
     return message
 
 
