@@ -305,4 +305,5 @@ async def test_probes(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     ready = await http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["upstreams"] == {"auth": "SERVING", "user": "SERVING", "wallet": "SERVING"}
+    assert ready.json()["upstreams"] == {
+        "auth": "SERVING", "user": "SERVING", "wallet": "SERVING", "catalog": "SERVING", "chain_registry": "SERVING"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,7 +40,8 @@ async def test_healthz_and_readyz() -> None:
         not_ready = await client.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json() == {"status": "unavailable", "upstreams": {
-            "auth": "SERVING", "user": "SERVING", "wallet": "UNAVAILABLE"}}
+            "auth": "SERVING", "user": "SERVING", "wallet": "UNAVAILABLE", "catalog": "SERVING",
+            "chain_registry": "SERVING"}}
 
 
 async def test_jwks_is_served_from_auth_and_cached() -> None:
@@ -61,8 +63,8 @@ async def test_jwks_unavailable_is_503_without_details() -> None:
 
     backend = FakeBackend()
     original: Callable[..., Any] = backend.clients
-    backend.clients = lambda timeout=0: type(original())(  # type: ignore[method-assign]
-        auth=DownAuth(backend), user=original().user, wallet=original().wallet)
+    backend.clients = lambda timeout=0: dataclasses.replace(  # type: ignore[method-assign]
+        original(), auth=DownAuth(backend))
     async with client_for(backend) as client:
         response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 503 and "50051" not in response.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -62,8 +63,8 @@ class ExplodingUser(FakeUser):
 def exploding_backend() -> FakeBackend:
     backend = FakeBackend()
     clients = backend.clients()
-    backend.clients = lambda timeout=0: type(clients)(  # type: ignore[method-assign]
-        auth=clients.auth, user=ExplodingUser(backend), wallet=clients.wallet
+    backend.clients = lambda timeout=0: dataclasses.replace(  # type: ignore[method-assign]
+        clients, user=ExplodingUser(backend)
     )
     return backend
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pwd
 import shutil
@@ -11,6 +12,9 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from mintplane.common.settings import GATEWAY_PORT, SERVICE_PORTS, InfraSettings
 from mintplane.devstack import pki, probes
@@ -26,6 +30,12 @@ APISERVER_URL = "https://127.0.0.1:6443"
 CONTROLLER_MANAGER_URL = "https://127.0.0.1:10257"
 ANVIL_URL = "http://127.0.0.1:8545"
 ANVIL_CHAIN_ID = 31337
+LOCAL_CHAIN = f"eip155:{ANVIL_CHAIN_ID}"
+LOCAL_CHAIN_EXAMPLE = Path("examples") / "chains" / "anvil.yaml"
+FILESERVER_HOST = "127.0.0.1:8090"
+FILESERVER_URL = f"http://{FILESERVER_HOST}"
+KUBO_API_URL = "http://127.0.0.1:5001"
+KUBO_GATEWAY_URL = "http://127.0.0.1:8080"
 KCM_CONTROLLERS = (
     "garbage-collector-controller,namespace-controller,deployment-controller,"
     "replicaset-controller,serviceaccount-controller,job-controller"
@@ -231,6 +241,39 @@ def _anvil_command(layout: Layout) -> list[str]:
     ]
 
 
+def _kubo_env(layout: Layout) -> dict[str, str]:
+    return {"IPFS_PATH": str(layout.data("kubo"))}
+
+
+def _prepare_kubo(layout: Layout) -> None:
+    """Init the repo once (`test` profile: no bootstrap peers, no MDNS, loopback only), then pin on every
+    start what the media service relies on: the RPC API and gateway on fixed loopback ports, no swarm
+    listener, and the importer settings its local CIDs assume (CIDv1, raw leaves, 256 KiB, 174 links), so
+    a kubo whose defaults drift still adds the bytes to the CIDs the service computed."""
+    repo = layout.data("kubo")
+    if not (repo / "config").exists():
+        repo.mkdir(parents=True, exist_ok=True)
+        subprocess.run([_need_bin(layout, "ipfs"), "init", "--profile", "test", "--empty-repo"],
+                       env={**os.environ, **_kubo_env(layout)}, check=True, capture_output=True)
+    config = json.loads((repo / "config").read_text())
+    config["Addresses"].update({
+        "API": "/ip4/127.0.0.1/tcp/" + KUBO_API_URL.rsplit(":", 1)[1],
+        "Gateway": "/ip4/127.0.0.1/tcp/" + KUBO_GATEWAY_URL.rsplit(":", 1)[1],
+        "Swarm": [],
+    })
+    config["Bootstrap"] = []
+    config.setdefault("Discovery", {}).setdefault("MDNS", {})["Enabled"] = False
+    config.setdefault("Import", {}).update({
+        "CidVersion": 1, "UnixFSRawLeaves": True, "UnixFSChunker": "size-262144", "UnixFSFileMaxLinks": 174,
+    })
+    (repo / "config").write_text(json.dumps(config, indent=2))
+
+
+def _kubo_command(layout: Layout) -> list[str]:
+    # --offline: no libp2p networking at all; content is served by the local gateway/RPC only.
+    return [_need_bin(layout, "ipfs"), "daemon", "--offline"]
+
+
 def service_address(name: str) -> str:
     return f"127.0.0.1:{SERVICE_PORTS[name]}"
 
@@ -239,6 +282,9 @@ def _service_env(name: str, layout: Layout) -> dict[str, str]:
     env = {"MINTPLANE_GRPC_PORT": str(SERVICE_PORTS[name]), "MINTPLANE_LOG_JSON": "true"}
     if name == "auth":
         env["MINTPLANE_AUTH_JWT_PRIVATE_KEY"] = pki.ensure_jwt_key(layout.pki).read_text()
+    if name == "catalog":
+        # The metadata fetcher refuses loopback addresses (SSRF); exactly the dev file server is let through.
+        env["MINTPLANE_METADATA_ALLOW_HOSTS"] = json.dumps([FILESERVER_HOST])
     return env
 
 
@@ -259,6 +305,78 @@ def sys_executable() -> str:
     import sys
 
     return sys.executable
+
+
+def demo_assets(layout: Layout) -> Path:
+    return layout.data("demo-assets")
+
+
+def _prepare_demo_assets(layout: Layout) -> None:
+    from mintplane.devstack import demo_assets as assets
+
+    assets.write_assets(demo_assets(layout), f"{FILESERVER_URL}/{assets.COLLECTION_DIR}")
+
+
+FILESERVER = Piece(
+    name="fileserver",
+    kind="service",
+    address=f"{FILESERVER_URL}/anvil-demo/<id> (demo metadata and images, from .dev/data/demo-assets)",
+    command=lambda layout: [sys_executable(), "-m", "mintplane.devstack.fileserver",
+                            "--directory", str(demo_assets(layout)), "--port", FILESERVER_HOST.rsplit(":", 1)[1]],
+    probe=lambda _layout: probes.static_json(f"{FILESERVER_URL}/anvil-demo/1", "name"),
+    prepare=_prepare_demo_assets,
+    start_timeout=15.0,
+)
+
+
+def local_chain_spec(layout: Layout) -> tuple[str, dict[str, Any]]:
+    """The local Chain resource the dev stack applies (name, spec), read from its example file."""
+    for document in yaml.safe_load_all((layout.root / LOCAL_CHAIN_EXAMPLE).read_text()):
+        if document and document.get("kind") == "Chain":
+            return str(document["metadata"]["name"]), dict(document["spec"])
+    raise RuntimeError(f"no Chain in {LOCAL_CHAIN_EXAMPLE}")
+
+
+def _indexer_container(layout: Layout) -> dict[str, Any]:
+    """The container the operator would run for the local Chain in a cluster, built by the operator's own
+    builder, so the local follower gets the same command and settings as the Deployment would."""
+    from mintplane.operator import builders
+    from mintplane.operator.settings import OperatorSettings
+
+    name, spec = local_chain_spec(layout)
+    deployment = builders.indexer_deployment(name, "default", spec, OperatorSettings())
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _indexer_command(layout: Layout) -> list[str]:
+    command = [str(part) for part in _indexer_container(layout)["command"]]
+    return [sys_executable(), *command[1:]]  # "python" in the image; this checkout's venv here
+
+
+def _indexer_env(layout: Layout) -> dict[str, str]:
+    env = {str(item["name"]): str(item["value"]) for item in _indexer_container(layout)["env"]}
+    env.update({
+        "MINTPLANE_GRPC_HOST": "127.0.0.1",  # loopback, not the pod's 0.0.0.0
+        "MINTPLANE_LOG_JSON": "true",
+        # A Collection applied locally is followed within seconds rather than the in-cluster 30 s.
+        "MINTPLANE_INDEXER_REGISTRY_REFRESH_SECONDS": "3",
+    })
+    return env
+
+
+# The local chain's live indexer, a local process instead of the Deployment no kubelet would start. It
+# follows a chain the operator registered, so `up` starts it after applying the example Chain (FOLLOWERS).
+INDEXER = Piece(
+    name="indexer",
+    kind="service",
+    address=f"grpc://{service_address('indexer')} (follows {LOCAL_CHAIN})",
+    command=_indexer_command,
+    probe=lambda _layout: probes.indexer_lane(service_address("indexer"), LOCAL_CHAIN),
+    env=_indexer_env,
+    start_timeout=45.0,
+    needs=("chain_registry",),
+)
 
 
 INFRA: tuple[Piece, ...] = (
@@ -311,6 +429,11 @@ INFRA: tuple[Piece, ...] = (
         command=_anvil_command, probe=lambda _layout: probes.eth_rpc(ANVIL_URL, ANVIL_CHAIN_ID),
         stop_signal=signal.SIGINT,
     ),
+    Piece(
+        name="kubo", kind="infra", address=f"{KUBO_API_URL}/api/v0 (gateway {KUBO_GATEWAY_URL}/ipfs/<cid>)",
+        command=_kubo_command, probe=lambda _layout: probes.kubo(KUBO_API_URL),
+        prepare=_prepare_kubo, env=_kubo_env, stop_signal=signal.SIGINT,
+    ),
 )
 
 GATEWAY = Piece(
@@ -325,7 +448,7 @@ GATEWAY = Piece(
         "MINTPLANE_GATEWAY_CORS_ORIGINS": '["http://localhost:3000"]',
     },
     start_timeout=30.0,
-    needs=("auth", "user", "wallet"),
+    needs=("auth", "user", "wallet", "catalog", "chain_registry"),
 )
 
 OPERATOR_LIVENESS_URL = "http://127.0.0.1:18080/healthz"
@@ -341,9 +464,18 @@ OPERATOR = Piece(
         # Test suites run their own operators in their own namespaces; the dev one stays out of them.
         "MINTPLANE_OPERATOR_NAMESPACES": "default,mintplane-*",
         "MINTPLANE_OPERATOR_LIVENESS_ENDPOINT": OPERATOR_LIVENESS_URL,
+        # The indexer runs as a local process (INDEXER), not as the Deployment no kubelet would start:
+        # Chain readiness comes from its GetStatus. Collections' counts refresh every few seconds.
+        "MINTPLANE_OPERATOR_INDEXER_EXTERNAL": "true",
+        "MINTPLANE_OPERATOR_INDEXER_POLL_SECONDS": "3",
+        "MINTPLANE_OPERATOR_CATALOG_POLL_SECONDS": "5",
     },
     start_timeout=45.0,
     needs=("chain_registry", "catalog"),
 )
 
-SERVICES: tuple[Piece, ...] = (*(_service_piece(name) for name in SERVICE_PORTS), GATEWAY, OPERATOR)
+# Started once the local Chain is registered (see stack.up); listed with the services for status and down.
+FOLLOWERS: tuple[Piece, ...] = (INDEXER,)
+SERVICES: tuple[Piece, ...] = (
+    *(_service_piece(name) for name in SERVICE_PORTS if name != "indexer"), GATEWAY, OPERATOR, FILESERVER, *FOLLOWERS,
+)

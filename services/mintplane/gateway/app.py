@@ -52,12 +52,10 @@ def create_app(settings: GatewaySettings | None = None, *, upstreams: Upstreams 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool: Upstreams = upstreams or ChannelPool(
-            {"auth": settings.auth_addr, "user": settings.user_addr, "wallet": settings.wallet_addr}
-        )
+        pool: Upstreams = upstreams or ChannelPool(settings.upstream_addresses())
         app.state.upstreams = pool
         app.state.clients = pool.clients(settings.rpc_timeout_seconds)
-        log.info("gateway upstreams", auth=settings.auth_addr, user=settings.user_addr, wallet=settings.wallet_addr)
+        log.info("gateway upstreams", **settings.upstream_addresses())
         try:
             yield
         finally:

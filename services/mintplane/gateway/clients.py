@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -18,6 +18,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mintplane.api.auth.v1 import auth_pb2, auth_pb2_grpc
+from mintplane.api.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from mintplane.api.chain_registry.v1 import chain_registry_pb2, chain_registry_pb2_grpc
 from mintplane.api.user.v1 import user_pb2, user_pb2_grpc
 from mintplane.api.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from mintplane.gateway.errors import from_status
@@ -80,6 +82,52 @@ class WalletClient(Protocol):
     async def batch_list_wallets(
         self, request: wallet_pb2.BatchListWalletsRequest
     ) -> wallet_pb2.BatchListWalletsResponse: ...
+    async def batch_get_wallets_by_address(
+        self, request: wallet_pb2.BatchGetWalletsByAddressRequest
+    ) -> wallet_pb2.BatchGetWalletsByAddressResponse: ...
+
+
+class CatalogClient(Protocol):
+    """The catalog's read side (collections, tokens, traits, activity) and the metadata refresh."""
+
+    async def list_collections(
+        self, request: catalog_pb2.ListCollectionsRequest
+    ) -> catalog_pb2.ListCollectionsResponse: ...
+    async def get_collection_by_slug(
+        self, request: catalog_pb2.GetCollectionBySlugRequest
+    ) -> catalog_pb2.GetCollectionBySlugResponse: ...
+    async def get_collection_by_contract(
+        self, request: catalog_pb2.GetCollectionByContractRequest
+    ) -> catalog_pb2.GetCollectionByContractResponse: ...
+    async def batch_get_collections(
+        self, request: catalog_pb2.BatchGetCollectionsRequest
+    ) -> catalog_pb2.BatchGetCollectionsResponse: ...
+    async def batch_get_collection_stats(
+        self, request: catalog_pb2.BatchGetCollectionStatsRequest
+    ) -> catalog_pb2.BatchGetCollectionStatsResponse: ...
+    async def get_token(self, request: catalog_pb2.GetTokenRequest) -> catalog_pb2.GetTokenResponse: ...
+    async def batch_get_tokens(
+        self, request: catalog_pb2.BatchGetTokensRequest
+    ) -> catalog_pb2.BatchGetTokensResponse: ...
+    async def list_tokens(self, request: catalog_pb2.ListTokensRequest) -> catalog_pb2.ListTokensResponse: ...
+    async def list_traits(self, request: catalog_pb2.ListTraitsRequest) -> catalog_pb2.ListTraitsResponse: ...
+    async def refresh_metadata(
+        self, request: catalog_pb2.RefreshMetadataRequest
+    ) -> catalog_pb2.RefreshMetadataResponse: ...
+    async def list_activities(
+        self, request: catalog_pb2.ListActivitiesRequest
+    ) -> catalog_pb2.ListActivitiesResponse: ...
+
+
+class ChainRegistryClient(Protocol):
+    """What the public API shows of the registry: chains and their endpoints' probed heads (never URLs)."""
+
+    async def list_chains(
+        self, request: chain_registry_pb2.ListChainsRequest
+    ) -> chain_registry_pb2.ListChainsResponse: ...
+    async def list_endpoints(
+        self, request: chain_registry_pb2.ListEndpointsRequest
+    ) -> chain_registry_pb2.ListEndpointsResponse: ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +137,8 @@ class Clients:
     auth: AuthClient
     user: UserClient
     wallet: WalletClient
+    catalog: CatalogClient
+    chain_registry: ChainRegistryClient
 
 
 class _Caller:
@@ -220,12 +270,88 @@ class GrpcWalletClient:
     ) -> wallet_pb2.BatchListWalletsResponse:
         return await self._call(self._stub.BatchListWallets, "BatchListWallets", request)
 
+    async def batch_get_wallets_by_address(
+        self, request: wallet_pb2.BatchGetWalletsByAddressRequest
+    ) -> wallet_pb2.BatchGetWalletsByAddressResponse:
+        return await self._call(self._stub.BatchGetWalletsByAddress, "BatchGetWalletsByAddress", request)
+
+
+class GrpcCatalogClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+        self._call = _Caller("catalog", timeout)
+
+    async def list_collections(
+        self, request: catalog_pb2.ListCollectionsRequest
+    ) -> catalog_pb2.ListCollectionsResponse:
+        return await self._call(self._stub.ListCollections, "ListCollections", request)
+
+    async def get_collection_by_slug(
+        self, request: catalog_pb2.GetCollectionBySlugRequest
+    ) -> catalog_pb2.GetCollectionBySlugResponse:
+        return await self._call(self._stub.GetCollectionBySlug, "GetCollectionBySlug", request)
+
+    async def get_collection_by_contract(
+        self, request: catalog_pb2.GetCollectionByContractRequest
+    ) -> catalog_pb2.GetCollectionByContractResponse:
+        return await self._call(self._stub.GetCollectionByContract, "GetCollectionByContract", request)
+
+    async def batch_get_collections(
+        self, request: catalog_pb2.BatchGetCollectionsRequest
+    ) -> catalog_pb2.BatchGetCollectionsResponse:
+        return await self._call(self._stub.BatchGetCollections, "BatchGetCollections", request)
+
+    async def batch_get_collection_stats(
+        self, request: catalog_pb2.BatchGetCollectionStatsRequest
+    ) -> catalog_pb2.BatchGetCollectionStatsResponse:
+        return await self._call(self._stub.BatchGetCollectionStats, "BatchGetCollectionStats", request)
+
+    async def get_token(self, request: catalog_pb2.GetTokenRequest) -> catalog_pb2.GetTokenResponse:
+        return await self._call(self._stub.GetToken, "GetToken", request)
+
+    async def batch_get_tokens(self, request: catalog_pb2.BatchGetTokensRequest) -> catalog_pb2.BatchGetTokensResponse:
+        return await self._call(self._stub.BatchGetTokens, "BatchGetTokens", request)
+
+    async def list_tokens(self, request: catalog_pb2.ListTokensRequest) -> catalog_pb2.ListTokensResponse:
+        return await self._call(self._stub.ListTokens, "ListTokens", request)
+
+    async def list_traits(self, request: catalog_pb2.ListTraitsRequest) -> catalog_pb2.ListTraitsResponse:
+        return await self._call(self._stub.ListTraits, "ListTraits", request)
+
+    async def refresh_metadata(
+        self, request: catalog_pb2.RefreshMetadataRequest
+    ) -> catalog_pb2.RefreshMetadataResponse:
+        return await self._call(self._stub.RefreshMetadata, "RefreshMetadata", request)
+
+    async def list_activities(
+        self, request: catalog_pb2.ListActivitiesRequest
+    ) -> catalog_pb2.ListActivitiesResponse:
+        return await self._call(self._stub.ListActivities, "ListActivities", request)
+
+
+class GrpcChainRegistryClient:
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = chain_registry_pb2_grpc.ChainRegistryServiceStub(channel)
+        self._call = _Caller("chain_registry", timeout)
+
+    async def list_chains(
+        self, request: chain_registry_pb2.ListChainsRequest
+    ) -> chain_registry_pb2.ListChainsResponse:
+        return await self._call(self._stub.ListChains, "ListChains", request)
+
+    async def list_endpoints(
+        self, request: chain_registry_pb2.ListEndpointsRequest
+    ) -> chain_registry_pb2.ListEndpointsResponse:
+        return await self._call(self._stub.ListEndpoints, "ListEndpoints", request)
+
 
 # Full proto service names, for per-service readiness checks.
 UPSTREAM_SERVICES: dict[str, str] = {
     "auth": auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     "user": user_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
     "wallet": wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
+    "catalog": catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
+    "chain_registry": chain_registry_pb2.DESCRIPTOR.services_by_name["ChainRegistryService"].full_name,
 }
 
 _CHANNEL_OPTIONS = (
@@ -237,12 +363,18 @@ _CHANNEL_OPTIONS = (
 
 
 class ChannelPool:
-    """One long-lived channel per upstream, opened at startup and closed at shutdown."""
+    """One long-lived channel per upstream, opened at startup and closed at shutdown.
 
-    def __init__(self, addresses: dict[str, str]) -> None:
+    `interceptors` (grpc.aio client interceptors) see every call of every channel: tests count calls with
+    one, and tracing or metrics can hook in the same way."""
+
+    def __init__(
+        self, addresses: dict[str, str], *, interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None
+    ) -> None:
         self.addresses = dict(addresses)
         self.channels: dict[str, grpc.aio.Channel] = {
-            name: grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS) for name, address in addresses.items()
+            name: grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS, interceptors=interceptors)
+            for name, address in addresses.items()
         }
 
     def clients(self, timeout: float) -> Clients:
@@ -250,6 +382,8 @@ class ChannelPool:
             auth=GrpcAuthClient(self.channels["auth"], timeout),
             user=GrpcUserClient(self.channels["user"], timeout),
             wallet=GrpcWalletClient(self.channels["wallet"], timeout),
+            catalog=GrpcCatalogClient(self.channels["catalog"], timeout),
+            chain_registry=GrpcChainRegistryClient(self.channels["chain_registry"], timeout),
         )
 
     async def health(self, timeout: float) -> dict[str, str]:

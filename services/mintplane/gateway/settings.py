@@ -44,6 +44,8 @@ class GatewaySettings(BaseSettings):
     auth_addr: str = _upstream("auth")
     user_addr: str = _upstream("user")
     wallet_addr: str = _upstream("wallet")
+    catalog_addr: str = _upstream("catalog")
+    chain_registry_addr: str = _upstream("chain_registry")
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
     jwks_cache_seconds: float = Field(default=300.0, ge=0)
@@ -54,8 +56,35 @@ class GatewaySettings(BaseSettings):
     access_log: bool = True
     shutdown_grace_seconds: int = Field(default=5, ge=0)
 
+    # The hot read path (persisted.py, result_cache.py, invalidation.py): Redis and RabbitMQ come from the
+    # MINTPLANE_REDIS_URL / MINTPLANE_AMQP_URL every service reads.
+    persisted_queries: bool = True
+    persisted_query_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    persisted_query_local_size: int = Field(default=2048, ge=0)
+    result_cache: bool = True
+    # Catalog data is invalidated by the catalog's change events; the TTL is only a safety net.
+    result_cache_ttl_seconds: int = Field(default=300, ge=1)
+    # Data with no change events (profiles, wallets, chain heads) is only kept this long; 0: never cached.
+    result_cache_unevented_ttl_seconds: int = Field(default=5, ge=0)
+    result_cache_local_size: int = Field(default=4096, ge=0)
+    result_cache_local_ttl_seconds: float = Field(default=60.0, gt=0)
+    # An entry whose execution began less than this before an invalidation of one of its tags is refused
+    # (covers clock skew between gateway processes sharing Redis).
+    result_cache_clock_skew_seconds: float = Field(default=0.25, ge=0)
+    result_cache_namespace: str = "mintplane:gateway"
+    # Cache-Control of cacheable GET responses.
+    http_max_age_seconds: int = Field(default=5, ge=0)
+    http_stale_while_revalidate_seconds: int = Field(default=30, ge=0)
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("MINTPLANE_LOG_LEVEL"))
     log_json: bool = Field(default=True, validation_alias=AliasChoices("MINTPLANE_LOG_JSON"))
+
+    def upstream_addresses(self) -> dict[str, str]:
+        """gRPC address of every upstream, by the names clients.UPSTREAM_SERVICES uses."""
+        return {
+            "auth": self.auth_addr, "user": self.user_addr, "wallet": self.wallet_addr,
+            "catalog": self.catalog_addr, "chain_registry": self.chain_registry_addr,
+        }
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -19,6 +19,8 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mintplane.api.auth.v1 import auth_pb2
+from mintplane.api.catalog.v1 import catalog_pb2
+from mintplane.api.chain_registry.v1 import chain_registry_pb2
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.user.v1 import user_pb2
 from mintplane.api.wallet.v1 import wallet_pb2
@@ -48,7 +50,7 @@ def _page(items: list[Any], page: common_pb2.PageRequest) -> tuple[list[Any], co
 
 @dataclass
 class FakeBackend:
-    """State shared by the three fake services; `calls` counts RPCs by name (e.g. calls["BatchGetUsers"])."""
+    """State shared by the fake services; `calls` counts RPCs by name (e.g. calls["BatchGetUsers"])."""
 
     users: dict[str, user_pb2.User] = field(default_factory=dict)
     stats: dict[str, user_pb2.UserStats] = field(default_factory=dict)
@@ -58,10 +60,19 @@ class FakeBackend:
     sessions: dict[str, auth_pb2.Session] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> session id
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> session id
+    chains: dict[str, chain_registry_pb2.Chain] = field(default_factory=dict)
+    endpoints: dict[str, list[chain_registry_pb2.Endpoint]] = field(default_factory=dict)
+    collections: dict[str, catalog_pb2.Collection] = field(default_factory=dict)
+    collection_stats: dict[str, catalog_pb2.CollectionStats] = field(default_factory=dict)
+    catalog_tokens: dict[str, catalog_pb2.Token] = field(default_factory=dict)
+    traits: dict[str, list[catalog_pb2.Trait]] = field(default_factory=dict)  # by collection id
+    activities: list[catalog_pb2.Activity] = field(default_factory=list)  # newest first
+    refresh_wait_seconds: int = 0  # > 0: RefreshMetadata answers RESOURCE_EXHAUSTED
     calls: Counter[str] = field(default_factory=Counter)
-    health_status: dict[str, str] = field(
-        default_factory=lambda: {"auth": "SERVING", "user": "SERVING", "wallet": "SERVING"}
-    )
+    requests: dict[str, list[Any]] = field(default_factory=dict)  # catalog requests by RPC name, for assertions
+    health_status: dict[str, str] = field(default_factory=lambda: {
+        "auth": "SERVING", "user": "SERVING", "wallet": "SERVING", "catalog": "SERVING", "chain_registry": "SERVING",
+    })
     _counter: itertools.count[int] = field(default_factory=itertools.count)
 
     # ---- setup helpers -------------------------------------------------------------------------------------
@@ -106,8 +117,78 @@ class FakeBackend:
         self.stats[follower_id].following_count += 1
         self.stats[following_id].followers_count += 1
 
+    def add_chain(
+        self, caip2: str, name: str = "", *, heads: tuple[tuple[int, bool], ...] = (), enabled: bool = True
+    ) -> chain_registry_pb2.Chain:
+        """A chain whose endpoints' last probes saw `heads` ((head block, healthy) per endpoint)."""
+        chain = chain_registry_pb2.Chain(
+            id=len(self.chains) + 1, caip2=caip2, chain_numeric=int(caip2.split(":")[1]), name=name or caip2,
+            native_symbol="ETH", decimals=18, explorer_url="https://explorer.example", enabled=enabled,
+            features=["eip1559"],
+        )
+        self.chains[caip2] = chain
+        self.endpoints[caip2] = [
+            chain_registry_pb2.Endpoint(
+                id=index + 1, caip2=caip2, url=f"https://rpc{index}.example", priority=index, active=healthy,
+                health=chain_registry_pb2.EndpointHealth(healthy=healthy, head_block=head),
+            )
+            for index, (head, healthy) in enumerate(heads)
+        ]
+        return chain
+
+    def add_collection(self, name: str, *, chain: str = "eip155:31337", slug: str = "",
+                       address: str = "") -> catalog_pb2.Collection:
+        collection_id = str(uuid.uuid4())
+        collection = catalog_pb2.Collection(
+            id=collection_id, slug=slug or name.lower().replace(" ", "-"), name=name,
+            chain=common_pb2.ChainRef(caip2=chain), contract_address=address or f"0x{len(self.collections) + 1:040x}",
+            standard=common_pb2.TOKEN_STANDARD_ERC721, status=catalog_pb2.COLLECTION_STATUS_LIVE, created_at=_now(),
+            total_supply="0",
+        )
+        self.collections[collection_id] = collection
+        self.collection_stats[collection_id] = catalog_pb2.CollectionStats(collection_id=collection_id)
+        return collection
+
+    def add_token(
+        self, collection: catalog_pb2.Collection, number: int, *, owner: str = "",
+        traits: dict[str, str] | None = None, rank: int = 0, score: str = "",
+    ) -> catalog_pb2.Token:
+        """A token with string traits; its rarity explanation has one term per trait (what GetToken returns)."""
+        terms = [
+            catalog_pb2.TokenTrait(trait_name=name, value=value, occurrences=1, rarity_score="1.5", counted=True)
+            for name, value in (traits or {}).items()
+        ]
+        token = catalog_pb2.Token(
+            id=str(uuid.uuid4()), collection_id=collection.id, chain=collection.chain,
+            contract_address=collection.contract_address, token_number=str(number),
+            token_standard=common_pb2.TOKEN_STANDARD_ERC721, name=f"{collection.name} #{number}",
+            image_url=f"https://img.example/{number}.png", owner_address=owner.lower(), minted_at=_now(),
+            traits=terms, rarity_rank=rank, rarity_score=score, metadata_status=catalog_pb2.METADATA_STATUS_OK,
+            rarity_explanation=terms,
+        )
+        self.catalog_tokens[token.id] = token
+        stats = self.collection_stats[collection.id]
+        stats.items_count += 1
+        stats.metadata_ok += 1
+        stats.owners_count = len({t.owner_address for t in self.catalog_tokens.values()
+                                  if t.collection_id == collection.id and t.owner_address})
+        collection.total_supply = str(stats.items_count)
+        return token
+
+    def add_activity(self, token: catalog_pb2.Token, kind: catalog_pb2.ActivityType.ValueType, from_address: str = "",
+                     to_address: str = "") -> catalog_pb2.Activity:
+        activity = catalog_pb2.Activity(
+            id=str(uuid.uuid4()), token_id=token.id, collection_id=token.collection_id, activity_type=kind,
+            from_address=from_address, to_address=to_address, occurred_at=_now(),
+        )
+        self.activities.insert(0, activity)
+        return activity
+
     def clients(self, timeout: float = 0) -> Clients:
-        return Clients(auth=FakeAuth(self), user=FakeUser(self), wallet=FakeWallet(self))
+        return Clients(
+            auth=FakeAuth(self), user=FakeUser(self), wallet=FakeWallet(self), catalog=FakeCatalog(self),
+            chain_registry=FakeChainRegistry(self),
+        )
 
     async def health(self, timeout: float) -> dict[str, str]:
         return dict(self.health_status)
@@ -403,6 +484,196 @@ class FakeWallet:
         return wallet_pb2.BatchListWalletsResponse(users=[
             wallet_pb2.UserWallets(user_id=user_id, wallets=self.b.wallets[user_id])
             for user_id in request.user_ids if self.b.wallets.get(user_id)
+        ])
+
+    async def batch_get_wallets_by_address(
+        self, request: wallet_pb2.BatchGetWalletsByAddressRequest
+    ) -> wallet_pb2.BatchGetWalletsByAddressResponse:
+        self.b.calls["BatchGetWalletsByAddress"] += 1
+        if len(request.addresses) > 100:
+            raise _fail(grpc.StatusCode.INVALID_ARGUMENT, "at most 100 addresses")
+        wanted = {address.lower() for address in request.addresses}
+        return wallet_pb2.BatchGetWalletsByAddressResponse(wallets=[
+            wallet for wallets in self.b.wallets.values() for wallet in wallets if wallet.address in wanted
+        ])
+
+
+def _listed(token: catalog_pb2.Token) -> catalog_pb2.Token:
+    """A token as List*/Batch* RPCs return it: the rarity explanation is GetToken's only."""
+    copy = catalog_pb2.Token()
+    copy.CopyFrom(token)
+    del copy.rarity_explanation[:]
+    return copy
+
+
+class FakeCatalog:
+    """The catalog's read side over the backend's collections and tokens. Trait filters AND across traits and
+    OR within one, case-insensitively, as the real service does; only number and rarity sorts are modelled."""
+
+    def __init__(self, backend: FakeBackend) -> None:
+        self.b = backend
+
+    def _record(self, name: str, request: Any) -> None:
+        self.b.calls[name] += 1
+        self.b.requests.setdefault(name, []).append(request)
+
+    def _collection(self, found: catalog_pb2.Collection | None) -> catalog_pb2.Collection:
+        if found is None:
+            raise _fail(grpc.StatusCode.NOT_FOUND, "collection not found")
+        return found
+
+    async def list_collections(
+        self, request: catalog_pb2.ListCollectionsRequest
+    ) -> catalog_pb2.ListCollectionsResponse:
+        self._record("ListCollections", request)
+        items = [c for c in reversed(self.b.collections.values())
+                 if (not request.chain.caip2 or c.chain.caip2 == request.chain.caip2)
+                 and (not request.verified_only or c.is_verified)
+                 and (not request.query or request.query.lower() in (c.name + c.slug).lower())]
+        if request.sort == catalog_pb2.COLLECTION_SORT_NAME_ASC:
+            items.sort(key=lambda c: c.name)
+        chunk, page = _page(items, request.page)
+        return catalog_pb2.ListCollectionsResponse(collections=chunk, page=page)
+
+    async def get_collection_by_slug(
+        self, request: catalog_pb2.GetCollectionBySlugRequest
+    ) -> catalog_pb2.GetCollectionBySlugResponse:
+        self._record("GetCollectionBySlug", request)
+        found = next((c for c in self.b.collections.values() if c.slug == request.slug), None)
+        return catalog_pb2.GetCollectionBySlugResponse(collection=self._collection(found))
+
+    async def get_collection_by_contract(
+        self, request: catalog_pb2.GetCollectionByContractRequest
+    ) -> catalog_pb2.GetCollectionByContractResponse:
+        self._record("GetCollectionByContract", request)
+        contract = request.contract
+        found = next((c for c in self.b.collections.values()
+                      if c.chain.caip2 == contract.chain.caip2 and c.contract_address == contract.address), None)
+        return catalog_pb2.GetCollectionByContractResponse(collection=self._collection(found))
+
+    async def batch_get_collections(
+        self, request: catalog_pb2.BatchGetCollectionsRequest
+    ) -> catalog_pb2.BatchGetCollectionsResponse:
+        self._record("BatchGetCollections", request)
+        return catalog_pb2.BatchGetCollectionsResponse(
+            collections=[self.b.collections[i] for i in request.ids if i in self.b.collections]
+        )
+
+    async def batch_get_collection_stats(
+        self, request: catalog_pb2.BatchGetCollectionStatsRequest
+    ) -> catalog_pb2.BatchGetCollectionStatsResponse:
+        self._record("BatchGetCollectionStats", request)
+        return catalog_pb2.BatchGetCollectionStatsResponse(
+            stats=[self.b.collection_stats[i] for i in request.collection_ids if i in self.b.collection_stats]
+        )
+
+    def _by_key(self, key: catalog_pb2.TokenKey) -> catalog_pb2.Token | None:
+        return next((t for t in self.b.catalog_tokens.values()
+                     if t.chain.caip2 == key.contract.chain.caip2 and t.contract_address == key.contract.address
+                     and t.token_number == key.token_number), None)
+
+    async def get_token(self, request: catalog_pb2.GetTokenRequest) -> catalog_pb2.GetTokenResponse:
+        self._record("GetToken", request)
+        found = self.b.catalog_tokens.get(request.id) if request.WhichOneof("target") == "id" \
+            else self._by_key(request.key)
+        if found is None:
+            raise _fail(grpc.StatusCode.NOT_FOUND, "token not found")
+        return catalog_pb2.GetTokenResponse(token=found)
+
+    async def batch_get_tokens(self, request: catalog_pb2.BatchGetTokensRequest) -> catalog_pb2.BatchGetTokensResponse:
+        self._record("BatchGetTokens", request)
+        return catalog_pb2.BatchGetTokensResponse(
+            tokens=[_listed(self.b.catalog_tokens[i]) for i in request.ids if i in self.b.catalog_tokens]
+        )
+
+    async def list_tokens(self, request: catalog_pb2.ListTokensRequest) -> catalog_pb2.ListTokensResponse:
+        self._record("ListTokens", request)
+        owners = {a.lower() for a in [request.owner_address, *request.owner_addresses] if a}
+        if not request.collection_id and not owners:
+            raise _fail(grpc.StatusCode.INVALID_ARGUMENT, "collection_id or owner_address is required")
+
+        def matches(token: catalog_pb2.Token) -> bool:
+            if request.collection_id and token.collection_id != request.collection_id:
+                return False
+            if owners and token.owner_address not in owners:
+                return False
+            held = {(t.trait_name.lower(), t.value.lower()) for t in token.traits}
+            return all(any((f.name.lower(), v.lower()) in held for v in f.values) for f in request.trait_filters)
+
+        items = [_listed(t) for t in self.b.catalog_tokens.values() if matches(t)]
+        if request.sort in (catalog_pb2.TOKEN_SORT_RARITY_ASC, catalog_pb2.TOKEN_SORT_RARITY_DESC):
+            items.sort(key=lambda t: t.rarity_rank, reverse=request.sort == catalog_pb2.TOKEN_SORT_RARITY_DESC)
+        else:
+            items.sort(key=lambda t: int(t.token_number),
+                       reverse=request.sort == catalog_pb2.TOKEN_SORT_TOKEN_NUMBER_DESC)
+        chunk, page = _page(items, request.page)
+        return catalog_pb2.ListTokensResponse(tokens=chunk, page=page)
+
+    async def list_traits(self, request: catalog_pb2.ListTraitsRequest) -> catalog_pb2.ListTraitsResponse:
+        self._record("ListTraits", request)
+        stats = self.b.collection_stats.get(request.collection_id)
+        return catalog_pb2.ListTraitsResponse(
+            traits=self.b.traits.get(request.collection_id, []), items_count=stats.items_count if stats else 0
+        )
+
+    async def refresh_metadata(
+        self, request: catalog_pb2.RefreshMetadataRequest
+    ) -> catalog_pb2.RefreshMetadataResponse:
+        self._record("RefreshMetadata", request)
+        if self.b.refresh_wait_seconds:
+            raise _fail(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"refreshed recently; try again in {self.b.refresh_wait_seconds}s")
+        if request.WhichOneof("target") == "collection_id":
+            tokens = [t for t in self.b.catalog_tokens.values() if t.collection_id == request.collection_id]
+            collection_id = request.collection_id
+        else:
+            token = self._by_key(request.token_key)
+            if token is None:
+                raise _fail(grpc.StatusCode.NOT_FOUND, "token not found")
+            tokens, collection_id = [token], token.collection_id
+        stats = self.b.collection_stats[collection_id]
+        for token in tokens:
+            if token.metadata_status != catalog_pb2.METADATA_STATUS_PENDING:
+                token.metadata_status = catalog_pb2.METADATA_STATUS_PENDING
+                stats.metadata_ok -= 1
+                stats.metadata_pending += 1
+        return catalog_pb2.RefreshMetadataResponse(queued=len(tokens), stats=stats)
+
+    async def list_activities(
+        self, request: catalog_pb2.ListActivitiesRequest
+    ) -> catalog_pb2.ListActivitiesResponse:
+        self._record("ListActivities", request)
+        kinds = set(request.activity_types)
+        items = [a for a in self.b.activities
+                 if (not request.token_id or a.token_id == request.token_id)
+                 and (not request.collection_id or a.collection_id == request.collection_id)
+                 and (not request.address or request.address in (a.from_address, a.to_address))
+                 and (not kinds or a.activity_type in kinds)]
+        chunk, page = _page(items, request.page)
+        return catalog_pb2.ListActivitiesResponse(activities=chunk, page=page)
+
+
+class FakeChainRegistry:
+    def __init__(self, backend: FakeBackend) -> None:
+        self.b = backend
+
+    async def list_chains(
+        self, request: chain_registry_pb2.ListChainsRequest
+    ) -> chain_registry_pb2.ListChainsResponse:
+        self.b.calls["ListChains"] += 1
+        items = sorted((c for c in self.b.chains.values() if c.enabled or request.include_disabled),
+                       key=lambda c: c.chain_numeric)
+        chunk, page = _page(items, request.page)
+        return chain_registry_pb2.ListChainsResponse(chains=chunk, page=page)
+
+    async def list_endpoints(
+        self, request: chain_registry_pb2.ListEndpointsRequest
+    ) -> chain_registry_pb2.ListEndpointsResponse:
+        self.b.calls["ListEndpoints"] += 1
+        if request.caip2 not in self.b.chains:
+            raise _fail(grpc.StatusCode.NOT_FOUND, "chain not found")
+        return chain_registry_pb2.ListEndpointsResponse(endpoints=[
+            e for e in self.b.endpoints.get(request.caip2, []) if e.active or request.include_inactive
         ])
 
 

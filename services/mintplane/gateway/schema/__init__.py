@@ -1,5 +1,5 @@
-"""The gateway's GraphQL schema: one module per domain (auth, users, wallets), merged here, plus the
-extensions that guard and speed up every operation."""
+"""The gateway's GraphQL schema: one module per domain (auth, users, wallets, chains, catalog with
+activity), merged here, plus the extensions that guard and speed up every operation."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from mintplane.gateway.errors import CodedParserCache, ErrorCodes, GatewayMaskEr
 from mintplane.gateway.limits import validation_rules
 from mintplane.gateway.metrics import OperationMetrics
 from mintplane.gateway.schema.auth import AuthMutation, AuthQuery
+from mintplane.gateway.schema.catalog import CatalogMutation, CatalogQuery
+from mintplane.gateway.schema.chains import ChainQuery
 from mintplane.gateway.schema.users import UserMutation, UserQuery
 from mintplane.gateway.schema.wallets import WalletMutation, WalletQuery
 from mintplane.gateway.settings import GatewaySettings
 
-Query = merge_types("Query", (AuthQuery, UserQuery, WalletQuery))
-Mutation = merge_types("Mutation", (AuthMutation, UserMutation, WalletMutation))
+Query = merge_types("Query", (AuthQuery, UserQuery, WalletQuery, ChainQuery, CatalogQuery))
+Mutation = merge_types("Mutation", (AuthMutation, UserMutation, WalletMutation, CatalogMutation))
 
 # Distinct query texts kept parsed and validated; hot front-end queries are a few dozen.
 CACHE_SIZE = 512

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -20,6 +20,11 @@ from mintplane.gateway.errors import BadUserInput, NotFound
 from mintplane.gateway.pagination import PageWindow, page_window, paginate
 from mintplane.gateway.schema.common import PageInfo, or_none, parse_id, timestamp
 from mintplane.gateway.schema.wallets import Wallet
+
+if TYPE_CHECKING:
+    from mintplane.gateway.schema.catalog import CollectionKey, TokenConnection
+
+_CATALOG = "mintplane.gateway.schema.catalog"
 
 
 @strawberry.enum(description="Account status.")
@@ -164,6 +169,15 @@ class Account:
             user_pb2.ListFollowingRequest(user_id=str(self.id), page=window.request)
         )
         return await UserConnection.build(info, window, reply.follows, reply.page, lambda edge: edge.following_id)
+
+    @strawberry.field(description="Tokens held by any of this user's linked wallets, optionally of one collection.")
+    async def tokens(
+        self, info: Info, first: int = 20, after: str | None = None,
+        collection: Annotated[CollectionKey, strawberry.lazy(_CATALOG)] | None = None,
+    ) -> Annotated[TokenConnection, strawberry.lazy(_CATALOG)]:
+        from mintplane.gateway.schema.catalog import tokens_of_user  # catalog imports this module
+
+        return await tokens_of_user(info, str(self.id), first, after, collection)
 
     @strawberry.field(description="Whether the signed-in viewer follows this user; null when signed out.")
     async def viewer_is_following(self, info: Info) -> bool | None:
