@@ -17,10 +17,13 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
 from mintplane.common.log import configure_logging, get_logger
+from mintplane.common.settings import InfraSettings
 from mintplane.gateway.clients import ChannelPool, Clients
 from mintplane.gateway.context import ClientInfo, GatewayContext
+from mintplane.gateway.hot_path import GraphQLHotPath, HotReadPath
 from mintplane.gateway.metrics import HttpMetrics
 from mintplane.gateway.middleware import BodySizeLimit, RequestId
+from mintplane.gateway.result_cache import CachingContext, tracked_clients
 from mintplane.gateway.routes import operational_routes
 from mintplane.gateway.schema import build_schema
 from mintplane.gateway.settings import GatewaySettings
@@ -47,8 +50,16 @@ class OrjsonGraphQLRouter(GraphQLRouter[GatewayContext, None]):
         return orjson.loads(data)
 
 
-def create_app(settings: GatewaySettings | None = None, *, upstreams: Upstreams | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, *, upstreams: Upstreams | None = None,
+    infra: InfraSettings | None = None,
+) -> FastAPI:
+    """`infra` says where Redis and RabbitMQ are (persisted queries, result cache, change events); with fake
+    `upstreams` and no `infra` the app touches neither."""
     settings = settings or GatewaySettings()
+    schema = build_schema(settings)
+    # Fake upstreams without infra (unit tests): no Redis, no broker, no shared cache.
+    hot = HotReadPath(settings, infra if infra is not None or upstreams is not None else InfraSettings(), schema)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,13 +72,26 @@ def create_app(settings: GatewaySettings | None = None, *, upstreams: Upstreams 
         finally:
             await pool.close()
 
+    @asynccontextmanager
+    async def lifespan_with_hot_path(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            # Every upstream call reports what it read to the request's cache scope (result_cache.py).
+            app.state.clients = tracked_clients(app.state.clients)
+            await hot.start()
+            try:
+                yield
+            finally:
+                await hot.stop()
+
     app = FastAPI(
-        title="mintplane gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+        title="mintplane gateway", lifespan=lifespan_with_hot_path, docs_url=None, redoc_url=None,
+        openapi_url=None,
     )
+    app.state.hot_path = hot
 
     async def get_context(connection: HTTPConnection) -> GatewayContext:
         headers = connection.headers
-        return GatewayContext(
+        return CachingContext(
             clients=connection.app.state.clients,
             settings=settings,
             authorization=headers.get("authorization"),
@@ -79,7 +103,7 @@ def create_app(settings: GatewaySettings | None = None, *, upstreams: Upstreams 
         )
 
     router = OrjsonGraphQLRouter(
-        build_schema(settings),
+        schema,
         path="/graphql",
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql else None,
@@ -90,7 +114,9 @@ def create_app(settings: GatewaySettings | None = None, *, upstreams: Upstreams 
     app.include_router(operational_routes(settings))
 
     # Added innermost first: RequestId wraps everything, CORS wraps the body limit (so a browser can read a
-    # 413), and preflights are answered before any body is read.
+    # 413), and preflights are answered before any body is read. The hot path (APQ, result cache) sits
+    # right in front of Strawberry, inside the body limit.
+    app.add_middleware(GraphQLHotPath, **hot.middleware_options())
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(
         CORSMiddleware,

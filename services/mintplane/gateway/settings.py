@@ -65,7 +65,7 @@ class GatewaySettings(BaseSettings):
     # Catalog data is invalidated by the catalog's change events; the TTL is only a safety net.
     result_cache_ttl_seconds: int = Field(default=300, ge=1)
     # Data with no change events (profiles, wallets, chain heads) is only kept this long; 0: never cached.
-    result_cache_unevented_ttl_seconds: int = Field(default=5, ge=0)
+    result_cache_unevented_ttl_seconds: int = Field(default=0, ge=0)
     result_cache_local_size: int = Field(default=4096, ge=0)
     result_cache_local_ttl_seconds: float = Field(default=60.0, gt=0)
     # An entry whose execution began less than this before an invalidation of one of its tags is refused
