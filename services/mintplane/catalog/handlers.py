@@ -2,7 +2,8 @@
 
 Implemented: RegisterCollection, GetCollection, GetCollectionBySlug, GetCollectionByContract,
 BatchGetCollections, ListCollections, GetCollectionStats, BatchGetCollectionStats, GetToken, BatchGetTokens,
-ListTokens, ListTraits, ListActivities. The other RPCs answer UNIMPLEMENTED (the generated base class does that).
+ListTokens, ListTraits, ListActivities, RefreshMetadata. The other RPCs answer UNIMPLEMENTED (the generated base
+class does that).
 """
 
 from __future__ import annotations
@@ -13,15 +14,19 @@ from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.catalog.v1 import catalog_pb2_grpc
 from mintplane.catalog.collections import Collections
 from mintplane.catalog.facets import Facets
+from mintplane.catalog.metadata.refresh import MetadataRefresh
 from mintplane.catalog.queries import CatalogQueries
+from mintplane.common.errors import Unavailable
 
 Context = Any  # grpc.aio.ServicerContext; unused: errors travel as DomainError
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
-    def __init__(self, collections: Collections, queries: CatalogQueries) -> None:
+    def __init__(self, collections: Collections, queries: CatalogQueries, *,
+                 refresh: MetadataRefresh | None = None) -> None:
         self._collections = collections
         self._queries = queries
+        self._refresh = refresh
         self._facets = Facets(queries.repository)
 
     async def RegisterCollection(
@@ -76,3 +81,10 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
 
     async def ListTraits(self, request: pb.ListTraitsRequest, context: Context) -> pb.ListTraitsResponse:
         return await self._facets.list_traits(request)
+
+    async def RefreshMetadata(
+        self, request: pb.RefreshMetadataRequest, context: Context
+    ) -> pb.RefreshMetadataResponse:
+        if self._refresh is None:
+            raise Unavailable("metadata refresh is not configured on this server")
+        return await self._refresh.refresh(request)

@@ -18,6 +18,7 @@ import asyncpg
 
 from mintplane.catalog import ingestion_sql as sql
 from mintplane.catalog.ingest import Event, EventState, decide, group
+from mintplane.catalog.metadata import store as metadata_store
 
 _COLLECTION_COLUMNS = """id, slug, name, description, chain_id, contract_address, creator, owner, collection_type,
     max_supply, total_supply, royalty_percentage, mint_price, floor_price, volume_traded, is_verified, created_at,
@@ -30,6 +31,9 @@ class IngestResult:
     undone: int  # activities deleted by retractions
     unchanged: int  # duplicates and stale messages
     collections: int  # collections whose stats were recomputed
+    # What the transaction changed, for the change event (catalog/changes.py).
+    collection_ids: tuple[UUID, ...] = ()
+    token_ids: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,12 @@ class CatalogRepository:
                 await conn.execute(sql.DROP_EMPTY_TOKENS, token_ids)
             if touched_collections:
                 await conn.execute(sql.RECOMPUTE_STATS, sorted(touched_collections))
+                # new tokens are metadata-pending, dropped ones leave their counts: recount under the stats
+                # rows RECOMPUTE_STATS just locked (exact against a concurrent metadata worker's batch)
+                await metadata_store.recount(conn, sorted(touched_collections), locked=True)
         return IngestResult(len(inserts), len(deletes), len(decisions) - len(inserts) - len(deletes),
-                            len(touched_collections))
+                            len(touched_collections), tuple(sorted(touched_collections)),
+                            tuple(sorted(touched_tokens)))
 
     async def _ensure_tokens(
         self, conn: Any, inserts: Sequence[Event], touched_collections: set[UUID],

@@ -3,8 +3,11 @@
 from mintplane.api.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from mintplane.catalog.collections import Collections
 from mintplane.catalog.handlers import CatalogServicer
+from mintplane.catalog.metadata.refresh import MetadataRefresh
+from mintplane.catalog.metadata.store import MetadataStore
 from mintplane.catalog.queries import CatalogQueries
 from mintplane.catalog.repository import CatalogRepository
+from mintplane.catalog.settings import CatalogSettings
 from mintplane.common.grpc_server import BuiltServer
 from mintplane.common.grpc_server import build_server as build_grpc_server
 from mintplane.common.service import Needs, Resources
@@ -17,7 +20,12 @@ SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_na
 async def build_server(settings: ServiceSettings, resources: Resources) -> BuiltServer:
     repository = CatalogRepository(resources.pg)
     # the marketplace, trait and pending-collection RPCs land with their issues; until then UNIMPLEMENTED
-    servicer = CatalogServicer(Collections(repository), CatalogQueries(repository))  # type: ignore[abstract]
+    catalog = settings if isinstance(settings, CatalogSettings) else CatalogSettings()
+    refresh = MetadataRefresh(MetadataStore(resources.pg), repository,
+                              token_cooldown=catalog.metadata_refresh_token_cooldown_seconds,
+                              collection_cooldown=catalog.metadata_refresh_collection_cooldown_seconds)
+    servicer = CatalogServicer(Collections(repository), CatalogQueries(repository),  # type: ignore[abstract]
+                               refresh=refresh)
     return build_grpc_server(
         settings,
         [lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)],
