@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import Counter, Histogram
 
+from mintplane.catalog.changes import OnChange
 from mintplane.catalog.ingest import BadMessage, Event, parse_events
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.common.amqp import EVENTS_EXCHANGE, declare_queue
@@ -51,8 +52,10 @@ class TransferConsumer:
         self, repository: CatalogRepository, connect: Callable[[], Awaitable[AbstractRobustConnection]], *,
         queue: str = DEFAULT_QUEUE, routing_keys: Sequence[str] = DEFAULT_ROUTING_KEYS, prefetch: int = 50,
         batch_size: int = 5000, batch_wait: float = 0.05, exchange: str = EVENTS_EXCHANGE,
+        on_change: OnChange | None = None,
     ) -> None:
         self._exchange = exchange
+        self._on_change = on_change  # hears what each committed batch changed (the change event)
         self._repo = repository
         self._connect = connect
         self.queue_name = queue
@@ -144,6 +147,9 @@ class TransferConsumer:
             await asyncio.sleep(min(5.0, 0.2 * 2 ** min(self.stats.failures, 5)) * random.uniform(0.5, 1.5))  # noqa: S311
             return
         self.stats.failures = 0
+        if self._on_change is not None and (result.collection_ids or result.token_ids):
+            # Before the acks: a crash in between redelivers, and the duplicate event is harmless.
+            await self._on_change(result.collection_ids, result.token_ids)
         for message in good:
             await _settle(message.ack())
         self.stats.batches += 1
