@@ -1,4 +1,4 @@
-"""`mintplane` command line: the dev stack (`dev up|down|status|env`) and `migrate`."""
+"""`mintplane` command line: the dev stack (`dev up|down|status|env|restart <piece>...`) and `migrate`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def _dev(args: argparse.Namespace) -> int:
         return stack.down(layout, wipe=args.wipe)
     if args.action == "status":
         return stack.status(layout)
+    if args.action == "restart":
+        return stack.restart(layout, args.pieces)
     print("\n".join(stack.env_lines(layout)))
     return 0
 
@@ -34,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mintplane", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="the local dev stack")
-    dev.add_argument("action", choices=["up", "down", "status", "env"])
+    dev.add_argument("action", choices=["up", "down", "status", "env", "restart"])
+    dev.add_argument("pieces", nargs="*", help="with restart: the pieces to restart (names as `status` prints)")
     dev.add_argument("--wipe", action="store_true", help="with down: delete all data, certs and kubeconfig")
     dev.add_argument("--infra-only", action="store_true", help="with up: infrastructure only, no services")
     dev.set_defaults(handler=_dev)

@@ -124,6 +124,12 @@ async def eth_rpc(url: str, expected_chain_id: int | None = None) -> str:
     return f"{client}, chain {chain_id}, head {head}"
 
 
+async def kubo(api_url: str) -> str:
+    """kubo's RPC API answers POST only (a GET is refused with 405, by design against browser CSRF)."""
+    version = json.loads(await asyncio.to_thread(_http_get, f"{api_url}/api/v0/version", None, b""))
+    return f"kubo {version['Version']}"
+
+
 async def grpc_health(target: str, service: str = "") -> str:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -147,3 +153,38 @@ async def http_ready(url: str) -> str:
 async def http_ok(url: str) -> str:
     await asyncio.to_thread(_http_get, url)  # raises on a non-2xx answer or no answer
     return "ok"
+
+
+def _http_get_typed(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - loopback URLs we build
+        body: bytes = response.read()
+        return str(response.headers.get("Content-Type", "")), body
+
+
+async def static_json(url: str, key: str) -> str:
+    """A static JSON document served as application/json and holding ``key`` (the demo file server)."""
+    content_type, body = await asyncio.to_thread(_http_get_typed, url)
+    if content_type.split(";")[0].strip() != "application/json":
+        raise RuntimeError(f"{url} answered {content_type or 'no content type'}, not application/json")
+    document = json.loads(body)
+    if key not in document:
+        raise RuntimeError(f"{url} has no {key!r}")
+    return f"serving ({len(body)} bytes at {url.rsplit('/', 2)[-2]}/{url.rsplit('/', 1)[-1]})"
+
+
+async def indexer_lane(target: str, caip2: str) -> str:
+    """An indexer process that follows ``caip2`` itself: its GetStatus reports a live lane with a head (the
+    status-only server, which answers from checkpoints, reports no head and does not pass)."""
+    import grpc
+
+    from mintplane.api.common.v1 import common_pb2
+    from mintplane.api.indexer.v1 import indexer_pb2, indexer_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = indexer_pb2_grpc.IndexerServiceStub(channel)
+        reply = await stub.GetStatus(indexer_pb2.GetStatusRequest(chain=common_pb2.ChainRef(caip2=caip2)), timeout=3)
+    status = reply.status
+    state = indexer_pb2.IndexerState.Name(status.state).removeprefix("INDEXER_STATE_")
+    if status.head_block <= 0:
+        raise RuntimeError(f"no live lane for {caip2} yet ({state}, no head reported)")
+    return f"{state} {caip2}, block {status.last_indexed_block} of {status.head_block}"

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
@@ -148,15 +149,64 @@ def _apply_crds(layout: Layout) -> None:
     print(f"  CRDs applied from {crds}", flush=True)
 
 
-def _apply_examples(layout: Layout) -> None:
-    """The local anvil chain as a Chain resource, so the operator registers it like any other chain."""
-    example = layout.root / "examples" / "chains" / "anvil.yaml"
-    if not example.exists():
-        return
+def _apply(layout: Layout, example: Path) -> None:
     result = _kubectl(layout, "apply", "-n", "default", "-f", str(example))
     if result.returncode != 0:
         raise PieceFailed(f"applying {example} failed:\n{result.stderr}")
     print(f"  applied {example.relative_to(layout.root)}", flush=True)
+
+
+def _apply_examples(layout: Layout) -> None:
+    """The local anvil chain as a Chain resource, so the operator registers it like any other chain."""
+    example = layout.root / pieces.LOCAL_CHAIN_EXAMPLE
+    if example.exists():
+        _apply(layout, example)
+
+
+DEMO_TRACK_TIMEOUT = 60.0  # the operator registering the chain and the demo contract
+DEMO_INDEX_TIMEOUT = 180.0  # indexer -> RabbitMQ -> catalog, for every demo token
+DEMO_METADATA_TIMEOUT = 60.0  # then metadata fetches; what is still pending goes on in the background
+
+
+def _seed_demo(layout: Layout) -> None:
+    """Deploy and mint the demo collection (what is missing of it) and register it through its Collection."""
+    from mintplane.devstack import demo
+
+    try:
+        collection = demo.collection(layout)
+        seed = demo.seed_chain(pieces.ANVIL_URL, collection, pieces.FILESERVER_URL)
+        done = [f"{count} {what}" for what, count in (("tokens minted", seed.minted),
+                                                      ("on-chain URIs set", seed.uris_set),
+                                                      ("transfers", seed.transfers)) if count]
+        if seed.deployed:
+            done.insert(0, "deployed")
+        print(f"  demo collection {collection.address} on {pieces.LOCAL_CHAIN}: "
+              f"{', '.join(done) if done else 'already on chain'}", flush=True)
+        _apply(layout, collection.manifest)
+        asyncio.run(demo.wait_tracked(pieces.service_address("chain_registry"), pieces.LOCAL_CHAIN,
+                                      collection.address, DEMO_TRACK_TIMEOUT))
+    except PieceFailed:
+        raise
+    except Exception as exc:
+        raise PieceFailed(str(exc) if isinstance(exc, demo.DemoFailed) else f"demo: {type(exc).__name__}: {exc}") \
+            from exc
+
+
+def _wait_demo(layout: Layout) -> str:
+    """Until the catalog holds the demo tokens; returns the line `up` prints about them."""
+    from mintplane.devstack import demo
+
+    collection = demo.collection(layout)
+    started = time.monotonic()
+    try:
+        progress = asyncio.run(demo.wait_indexed(
+            pieces.service_address("catalog"), pieces.LOCAL_CHAIN, collection.address,
+            timeout=DEMO_INDEX_TIMEOUT, metadata_timeout=DEMO_METADATA_TIMEOUT))
+    except demo.DemoFailed as exc:
+        raise PieceFailed(str(exc)) from exc
+    return (f"  demo collection indexed in {time.monotonic() - started:.1f}s: {progress.items} tokens, "
+            f"{progress.owners} owners; metadata {progress.metadata_ok} ok, {progress.metadata_pending} pending, "
+            f"{progress.metadata_failed} failed")
 
 
 def _migrate() -> None:
@@ -176,15 +226,54 @@ def up(layout: Layout, *, services: bool = True) -> int:
         asyncio.run(_start_all(layout, pieces.INFRA))
         _migrate()
         _apply_crds(layout)
+        demo_line = ""
         if services:
             print("starting services", flush=True)
-            asyncio.run(_start_all(layout, pieces.SERVICES))
+            asyncio.run(_start_all(layout, [piece for piece in pieces.SERVICES if piece not in pieces.FOLLOWERS]))
             _apply_examples(layout)
+            print("demo collection", flush=True)
+            _seed_demo(layout)
+            print(f"starting the indexer of {pieces.LOCAL_CHAIN}", flush=True)
+            asyncio.run(_start_all(layout, pieces.FOLLOWERS))
+            demo_line = _wait_demo(layout)
+            print(demo_line, flush=True)
     except PieceFailed as exc:
         print(f"\nmintplane dev up FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
     print(f"\nmintplane dev stack is up in {time.monotonic() - started:.1f}s\n")
     print_where(layout, services=services)
+    if services:
+        print_demo(layout)
+    return 0
+
+
+def print_demo(layout: Layout) -> None:
+    from mintplane.devstack import demo
+
+    collection = demo.collection(layout)
+    print(f"\n  demo collection {collection.slug!r} ({collection.address}): `kubectl get collections` shows "
+          "its tokens and metadata progress")
+    print(f"  open GraphiQL at http://127.0.0.1:{GATEWAY_PORT}/graphql and run:\n")
+    print("\n".join("    " + line for line in demo.first_query(collection.slug).splitlines()))
+
+
+def restart(layout: Layout, names: Iterable[str]) -> int:
+    """Stop the named pieces (by pid file) and start them again, e.g. a service after a code change."""
+    by_name = {piece.name: piece for piece in pieces.INFRA + pieces.SERVICES}
+    wanted = list(dict.fromkeys(names))
+    unknown = [name for name in wanted if name not in by_name]
+    if unknown:
+        print(f"unknown piece(s): {', '.join(unknown)}; pieces: {', '.join(by_name)}", file=sys.stderr)
+        return 2
+    group = [by_name[name] for name in wanted]
+    for piece in group:
+        if process.stop(layout.pidfile(piece.name), sig=piece.stop_signal):
+            print(f"  stopped {piece.name}", flush=True)
+    try:
+        asyncio.run(_start_all(layout, group))
+    except PieceFailed as exc:
+        print(f"\nmintplane dev restart FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
