@@ -214,7 +214,7 @@ async def test_collections_with_stats_and_chain_head() -> None:
     assert [(n["slug"], n["stats"]["itemsCount"]) for n in nodes] == [("other", 1), ("genesis", 4)]
     # the healthy endpoint's head wins over a higher one from an unhealthy endpoint
     assert nodes[0]["network"] == {"name": "Anvil", "chainId": 31337, "head": 120}
-    assert backend.calls["ListChains"] == backend.calls["ListEndpoints"] == 1
+    assert backend.calls["GetChain"] == backend.calls["ListEndpoints"] == 1
     assert backend.calls["BatchGetCollectionStats"] == 1
     assert "BatchGetCollections" not in backend.calls  # primed from the list
 

@@ -43,7 +43,7 @@ async def test_catalog_loaders_answer_none_for_unknown_ids() -> None:
             backend.calls["BatchGetTokens"]) == (1, 1, 1)
 
 
-async def test_chains_are_read_once_per_request_and_heads_once_per_chain() -> None:
+async def test_chains_and_heads_are_read_once_per_chain() -> None:
     backend = FakeBackend()
     for number in (1, 10, 137):
         backend.add_chain(f"eip155:{number}", heads=((number * 100, True),))
@@ -52,7 +52,7 @@ async def test_chains_are_read_once_per_request_and_heads_once_per_chain() -> No
     heads = await asyncio.gather(*(loaders.chain_heads.load(c) for c in ("eip155:1", "eip155:10", "eip155:1")))
     assert [chain.name if chain else None for chain in chains] == ["eip155:1", "eip155:137", None]
     assert heads == [100, 1000, 100]
-    assert backend.calls["ListChains"] == 1 and backend.calls["ListEndpoints"] == 2
+    assert backend.calls["GetChain"] == 3 and backend.calls["ListEndpoints"] == 2
 
 
 def _endpoint(head: int, healthy: bool, probed: bool = True) -> chain_registry_pb2.Endpoint:

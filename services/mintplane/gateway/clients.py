@@ -125,6 +125,7 @@ class ChainRegistryClient(Protocol):
     async def list_chains(
         self, request: chain_registry_pb2.ListChainsRequest
     ) -> chain_registry_pb2.ListChainsResponse: ...
+    async def get_chain(self, request: chain_registry_pb2.GetChainRequest) -> chain_registry_pb2.GetChainResponse: ...
     async def list_endpoints(
         self, request: chain_registry_pb2.ListEndpointsRequest
     ) -> chain_registry_pb2.ListEndpointsResponse: ...
@@ -338,6 +339,9 @@ class GrpcChainRegistryClient:
         self, request: chain_registry_pb2.ListChainsRequest
     ) -> chain_registry_pb2.ListChainsResponse:
         return await self._call(self._stub.ListChains, "ListChains", request)
+
+    async def get_chain(self, request: chain_registry_pb2.GetChainRequest) -> chain_registry_pb2.GetChainResponse:
+        return await self._call(self._stub.GetChain, "GetChain", request)
 
     async def list_endpoints(
         self, request: chain_registry_pb2.ListEndpointsRequest

@@ -17,10 +17,10 @@ from strawberry.dataloader import DataLoader
 
 from mintplane.api.catalog.v1 import catalog_pb2
 from mintplane.api.chain_registry.v1 import chain_registry_pb2
-from mintplane.api.common.v1 import common_pb2
 from mintplane.api.user.v1 import user_pb2
 from mintplane.api.wallet.v1 import wallet_pb2
 from mintplane.gateway.clients import Clients
+from mintplane.gateway.errors import NotFound
 
 # The Batch* RPCs accept up to 100 ids per call.
 BATCH_LIMIT = 100
@@ -118,13 +118,17 @@ class Loaders:
         return [found.get(address.lower()) for address in addresses]
 
     async def _load_chains(self, caip2_ids: Sequence[str]) -> list[chain_registry_pb2.Chain | None]:
-        """Every chain the registry has, read once per request: chains are few (one page of 100 holds them),
-        and one ListChains is cheaper than a GetChain per chain a page mentions."""
-        reply = await self._clients.chain_registry.list_chains(chain_registry_pb2.ListChainsRequest(
-            include_disabled=True, page=common_pb2.PageRequest(page_size=BATCH_LIMIT)
-        ))
-        found = {chain.caip2: chain for chain in reply.chains}
-        return [found.get(caip2) for caip2 in caip2_ids]
+        """The registry has no batch read: one GetChain per distinct chain, all at once. A response names a
+        handful of chains at most (a page of tokens or collections is usually all on one)."""
+
+        async def one(caip2: str) -> chain_registry_pb2.Chain | None:
+            try:
+                reply = await self._clients.chain_registry.get_chain(chain_registry_pb2.GetChainRequest(caip2=caip2))
+            except NotFound:
+                return None
+            return reply.chain
+
+        return list(await asyncio.gather(*(one(caip2) for caip2 in caip2_ids)))
 
     async def _load_chain_heads(self, caip2_ids: Sequence[str]) -> list[int | None]:
         """The best-known head of each chain: the highest block a healthy endpoint reported at its last probe

@@ -666,6 +666,13 @@ class FakeChainRegistry:
         chunk, page = _page(items, request.page)
         return chain_registry_pb2.ListChainsResponse(chains=chunk, page=page)
 
+    async def get_chain(self, request: chain_registry_pb2.GetChainRequest) -> chain_registry_pb2.GetChainResponse:
+        self.b.calls["GetChain"] += 1
+        chain = self.b.chains.get(request.caip2)
+        if chain is None:
+            raise _fail(grpc.StatusCode.NOT_FOUND, "chain not found")
+        return chain_registry_pb2.GetChainResponse(chain=chain)
+
     async def list_endpoints(
         self, request: chain_registry_pb2.ListEndpointsRequest
     ) -> chain_registry_pb2.ListEndpointsResponse:
