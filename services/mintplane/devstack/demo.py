@@ -277,9 +277,10 @@ async def wait_indexed(catalog_target: str, caip2: str, address: str, *, timeout
 FIRST_QUERY = """{
   collection(slug: "%s") {
     name
-    stats { itemsCount ownersCount }
-    tokens(first: 5, sort: RARITY) {
-      edges { node { tokenNumber name image rarity { rank score } traits { name value } } }
+    stats { itemsCount ownersCount metadata { ok pending failed } }
+    tokens(first: 3, sort: RARITY) {
+      totalCount
+      edges { node { tokenNumber name image owner { address } rarity { rank score } traits { name value } } }
     }
   }
 }"""
