@@ -2,6 +2,7 @@
 # Builds the dev stack's Go tools at pinned versions and links them into .dev/bin:
 #   tools/kube      etcd, kube-apiserver, kube-controller-manager, kubectl (Kubernetes v1.35.4, etcd v3.6.13)
 #   tools/ferretdb  ferretdb (FerretDB v1.24.2)
+#   tools/kubo      ipfs (kubo v0.43.1, the IPFS node; a wrapper module because kubo's go.mod has a replace)
 #   helm            helm.sh/helm/v3 v3.22.0 (go install; no replaces)
 # Binaries go to a cache folder keyed by each module's go.mod/go.sum/sources and flags, so a later run on
 # the same machine (and CI) relinks nothing; GOCACHE/GOMODCACHE stay in their default per-user places.
@@ -48,6 +49,7 @@ build_module() {
 build_module kube "$root/tools/kube" "$kube_ldflags" \
   ./cmd/etcd ./cmd/kubectl ./cmd/kube-apiserver ./cmd/kube-controller-manager
 build_module ferretdb "$root/tools/ferretdb" "-s -w" .
+build_module ipfs "$root/tools/kubo" "-s -w" .
 
 # Helm's built-in Kubernetes version defaults to 1.20 unless stamped; stamp the one its client-go matches
 # so `helm template`/`lint` accept charts with a kubeVersion constraint.
