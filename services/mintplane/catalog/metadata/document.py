@@ -9,8 +9,8 @@ counting separators. Only then does orjson parse (itself Rust, with its own recu
 
 Kept: ``name``, ``description``, ``image`` (or ``image_url``), ``animation_url``, ``external_url`` (or
 ``external_link``), each a string capped in length; media URLs go through :func:`uris.display_url`
-(ipfs/ar through a gateway, ``javascript:`` and friends dropped). ``attributes`` (or ``traits``) stay raw
-for trait normalisation. The stored ``metadata`` is the document itself when it serialises within
+(ipfs/ar through a gateway, ``javascript:`` and friends dropped). ``attributes`` (or ``traits``) stay raw,
+in whatever shape, for trait normalisation. The stored ``metadata`` is the document itself when it serialises within
 ``max_stored_bytes``, else only the kept fields; NUL characters, which PostgreSQL's jsonb refuses, are
 stripped from every string.
 """
@@ -50,7 +50,7 @@ class Metadata:
     image_url: str | None
     animation_url: str | None
     external_url: str | None
-    attributes: list[Any] = field(default_factory=list)
+    attributes: Any = None  # as the document has them (list, object or absent)
     document: dict[str, Any] = field(default_factory=dict)  # the stored (possibly reduced) document
 
 
@@ -95,11 +95,7 @@ def extract(data: dict[str, Any], rules: UriRules) -> Metadata:
     """The stored fields of a parsed document (never raises: odd fields are simply left out)."""
     clean = _scrub(data)
     assert isinstance(clean, dict)
-    attributes = clean.get("attributes", clean.get("traits"))
-    if isinstance(attributes, dict):  # {"Background": "Blue", ...}, seen in the wild
-        attributes = [{"trait_type": k, "value": v} for k, v in attributes.items()]
-    if not isinstance(attributes, list):
-        attributes = []
+    attributes = clean.get("attributes", clean.get("traits"))  # any shape: trait normalisation decides
     meta = Metadata(
         name=_text(clean.get("name"), MAX_NAME),
         description=_text(clean.get("description"), MAX_DESCRIPTION),
@@ -113,7 +109,7 @@ def extract(data: dict[str, Any], rules: UriRules) -> Metadata:
         reduced = {k: clean[k] for k in ("name", "description", "image", "image_url", "animation_url",
                                          "external_url") if k in clean and isinstance(clean[k], str)}
         reduced = {k: v[:MAX_DESCRIPTION] for k, v in reduced.items()}
-        reduced["attributes"] = attributes if len(orjson.dumps(attributes)) <= MAX_STORED_BYTES // 2 else []
+        reduced["attributes"] = attributes if len(orjson.dumps(attributes)) <= MAX_STORED_BYTES // 2 else None
         reduced["_truncated"] = True
         meta = Metadata(meta.name, meta.description, meta.image_url, meta.animation_url, meta.external_url,
                         reduced["attributes"], reduced)

@@ -45,11 +45,11 @@ UPDATE catalog.tokens t
        metadata_error = r.error,
        metadata_attempts = r.attempts,
        metadata_fetched_at = now(),
-       metadata_next_attempt_at = r.next_attempt_at
+       metadata_next_attempt_at = now() + make_interval(secs => r.retry_in)  -- NULL unless pending
   FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-              $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::timestamptz[])
+              $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::float8[])
        AS r(id, lease, status, url, name, description, image_url, animation_url, external_url, document, error,
-            attempts, next_attempt_at)
+            attempts, retry_in)
  WHERE t.id = r.id AND t.metadata_status = 'pending' AND t.metadata_next_attempt_at = r.lease
 RETURNING t.id, t.collection_id
 """

@@ -43,7 +43,7 @@ class Outcome:
     metadata: Metadata | None = None
     error: str | None = None
     attempts: int = 0
-    next_attempt_at: datetime | None = None
+    retry_in: float | None = None  # seconds until the retry (the database's clock decides when that is)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ class MetadataStore:
             row = (o.token.id, o.token.lease, o.status, o.url, m and m.name, m and m.description, m and m.image_url,
                    m and m.animation_url, m and m.external_url,
                    orjson.dumps(m.document).decode() if m is not None else None, o.error, o.attempts,
-                   o.next_attempt_at)
+                   o.retry_in)
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
         async with self._pool.acquire() as pooled, pooled.transaction():

@@ -20,7 +20,6 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -199,8 +198,7 @@ class MetadataWorker:
     def _failure(self, token: Claimed, uri: str | None, failure: MetadataFailure) -> Outcome:
         attempts = token.attempts + 1
         if failure.transient and attempts < self._retry.max_attempts:
-            retry_at = datetime.now(UTC) + timedelta(seconds=self._retry.delay(attempts))
-            return Outcome(token, "pending", url=uri, attempts=attempts, next_attempt_at=retry_at)
+            return Outcome(token, "pending", url=uri, attempts=attempts, retry_in=self._retry.delay(attempts))
         reason = failure.reason
         if failure.transient and attempts > 1:
             reason = f"{reason} (gave up after {attempts} attempts)"
