@@ -264,6 +264,20 @@ async def test_user_tokens_span_every_linked_wallet() -> None:
     assert sorted(request.owner_addresses) == sorted([addresses[0], addresses[1]])
 
 
+async def test_user_tokens_check_the_collection_before_reading_wallets() -> None:
+    backend = FakeBackend()
+    user_id = backend.add_user("solo", "0x" + "5" * 40)
+    result = await execute(SCHEMA, backend, """query($id: ID!) {
+        userById(id: $id) { tokens(collection: {chain: "eip155:1"}) { totalCount } } }""", variables={"id": user_id})
+    assert codes(result) == ["BAD_USER_INPUT"] and "BatchListWallets" not in backend.calls
+    empty = await execute(SCHEMA, backend, """query($id: ID!) {
+        userById(id: $id) { tokens { totalCount edges { cursor } pageInfo { hasNextPage } } } }""",
+        variables={"id": backend.add_user("nobody")})
+    assert empty.errors is None and empty.data["userById"]["tokens"] == {
+        "totalCount": 0, "edges": [], "pageInfo": {"hasNextPage": False}}
+    assert "ListTokens" not in backend.calls
+
+
 async def test_refresh_metadata_needs_a_viewer_and_maps_rate_limits() -> None:
     backend, collection, _addresses = catalog_with(4)
     mutation = 'mutation { refreshMetadata(collectionSlug: "genesis") { queued stats { metadata { pending ok } } } }'

@@ -607,7 +607,9 @@ async def tokens_of_user(
     info: Info, user_id: str, first: int, after: str | None, collection: CollectionKey | None
 ) -> TokenConnection:
     """Tokens held by any of a user's linked wallets (Account.tokens)."""
-    window = page_window(first, after)  # checked before any call
+    window = page_window(first, after)  # arguments are checked before any call
+    if collection is not None:
+        _collection_lookup(collection)
     wallets = await info.context.loaders.wallets.load(user_id)
     addresses = sorted({wallet.address for wallet in wallets})
     if not addresses:
