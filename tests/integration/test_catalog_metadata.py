@@ -185,7 +185,8 @@ async def test_metadata_from_every_uri_kind(world: World) -> None:
     refresh = pb.RefreshMetadataRequest(token_id=before.id)
     with pytest.raises(grpc.aio.AioRpcError) as limited:
         await world.stub.RefreshMetadata(refresh)
-    assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "retry after" in (limited.value.details() or "")
+    assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "retry after" in (limited.value.details() or "")
     await asyncio.sleep(1.2)
     queued = await world.stub.RefreshMetadata(refresh)
     assert queued.queued == 1 and queued.stats.metadata_pending == 1 and queued.stats.metadata_ok == 4

@@ -73,7 +73,7 @@ def decode_uri(result: object, standard: str) -> str:
 
 def revert_reason(error: RpcError, standard: str) -> str:
     function = "uri" if standard == "ERC1155" else "tokenURI"
-    message = error.message.strip()
+    message = "".join(ch for ch in error.message if ch.isprintable()).strip()  # nodes echo raw revert bytes
     if "revert" in message.lower():
         detail = message.split(":", 1)[1].strip() if ":" in message else ""
         return f"{function} reverted" + (f": {detail[:160]}" if detail else "")

@@ -54,7 +54,7 @@ def refusal(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address):
         for embedded in (address.ipv4_mapped, address.sixtofour, address.teredo[1] if address.teredo else None):
             if embedded is not None and (reason := refusal(embedded)) is not None:
-                return f"{reason} (inside {address})"
+                return f"{reason} (it embeds {embedded})"
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
     checks: tuple[tuple[bool, str], ...] = (
@@ -179,10 +179,13 @@ class Fetcher:
     async def fetch(self, url: str) -> Fetched:
         """The document at ``url`` (http(s)), redirects followed by hand; raises a MetadataFailure."""
         for _hop in range(self.limits.max_redirects + 1):
+            try:
+                parts = urlsplit(url)
+                host, port = (parts.hostname or "").lower(), parts.port
+            except ValueError:
+                raise PermanentFailure("URL is malformed (bad port or host)") from None
+            self._vet_literal(host, port)  # first, so a refused address is named as such whatever the scheme
             check_http_url(url, self.rules)
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-            self._vet_literal(host, parts.port)
             async with self._hosts.slot(host):
                 try:
                     async with asyncio.timeout(self.limits.total_timeout):

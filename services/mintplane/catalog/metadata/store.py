@@ -52,6 +52,11 @@ class Saved:
     collections: set[UUID]
 
 
+def _text(value: str | None) -> str | None:
+    """Text as PostgreSQL stores it: a contract's URI or a node's revert message may carry NUL characters."""
+    return value.replace("\x00", "") if value is not None and "\x00" in value else value
+
+
 async def recount(conn: Any, collection_ids: Sequence[UUID], *, locked: bool = False) -> None:
     """Exact metadata_pending/ok/failed of the collections; takes their stats-row locks unless ``locked``."""
     if not collection_ids:
@@ -83,9 +88,9 @@ class MetadataStore:
         columns: list[list[Any]] = [[] for _ in range(13)]
         for o in outcomes:
             m = o.metadata
-            row = (o.token.id, o.token.lease, o.status, o.url, m and m.name, m and m.description, m and m.image_url,
-                   m and m.animation_url, m and m.external_url,
-                   orjson.dumps(m.document).decode() if m is not None else None, o.error, o.attempts,
+            row = (o.token.id, o.token.lease, o.status, _text(o.url), m and m.name, m and m.description,
+                   m and m.image_url, m and m.animation_url, m and m.external_url,
+                   orjson.dumps(m.document).decode() if m is not None else None, _text(o.error), o.attempts,
                    o.retry_in)
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
