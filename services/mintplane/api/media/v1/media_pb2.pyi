@@ -397,6 +397,7 @@ class ProcessingJob(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
+    PROGRESS_PERCENT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """Job id (UUID)."""
     file_id: _builtins.str
@@ -405,6 +406,8 @@ class ProcessingJob(_message.Message):
     attempts: _builtins.int
     """Number of attempts so far (retried on transient failures)."""
     error: _builtins.str
+    progress_percent: _builtins.int
+    """Share of the job's operations finished (succeeded, failed or skipped), 0-100."""
     @_builtins.property
     def operations(self) -> _containers.RepeatedCompositeFieldContainer[Global___OperationResult]:
         """Steps in execution order with their outcomes."""
@@ -427,10 +430,11 @@ class ProcessingJob(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
+        progress_percent: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "error", b"error", "file_id", b"file_id", "finished_at", b"finished_at", "job_id", b"job_id", "operations", b"operations", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "created_at", b"created_at", "error", b"error", "file_id", b"file_id", "finished_at", b"finished_at", "job_id", b"job_id", "operations", b"operations", "progress_percent", b"progress_percent", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
