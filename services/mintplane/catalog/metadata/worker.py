@@ -31,7 +31,7 @@ from mintplane.catalog.metadata.chain import ChainReader, UriRead
 from mintplane.catalog.metadata.document import JsonLimits, Metadata, extract, parse_json
 from mintplane.catalog.metadata.failures import MetadataFailure
 from mintplane.catalog.metadata.fetch import Fetcher, FetchLimits
-from mintplane.catalog.metadata.store import Claimed, MetadataStore, Outcome
+from mintplane.catalog.metadata.store import Claimed, MetadataStore, Outcome, Saved
 from mintplane.catalog.metadata.uris import InlineDocument, UriRules, document_target
 from mintplane.catalog.settings import CatalogSettings
 from mintplane.catalog.traits import NormalizedTrait, normalize_attributes
@@ -149,7 +149,11 @@ class MetadataWorker:
                 traits[outcome.token.id] = found
                 if skipped:
                     log.debug("attributes skipped", token=str(outcome.token.id), reasons=skipped[:5])
-        saved = await self._store.save(outcomes, traits)
+        try:
+            saved = await self._store.save(outcomes, traits)
+        except asyncpg.DataError as exc:  # one value PostgreSQL refuses must not hold the whole batch back
+            log.warning("metadata batch refused by the database; saving token by token", error=str(exc)[:200])
+            saved = await self._save_one_by_one(outcomes, traits)
         BATCH_SECONDS.observe(time.monotonic() - started)
         self._count(outcomes, saved.tokens)
         if self.on_change is not None and saved.tokens:
@@ -158,6 +162,21 @@ class MetadataWorker:
             except Exception as exc:  # a listener's failure must not undo or repeat a committed batch
                 log.warning("metadata on_change listener failed", error=f"{type(exc).__name__}: {exc}")
         return len(claimed)
+
+    async def _save_one_by_one(self, outcomes: Sequence[Outcome],
+                               traits: dict[UUID, list[NormalizedTrait]]) -> Saved:
+        tokens: set[UUID] = set()
+        collections: set[UUID] = set()
+        for outcome in outcomes:
+            try:
+                saved = await self._store.save([outcome], traits)
+            except asyncpg.DataError as exc:
+                reason = f"metadata could not be stored: {type(exc).__name__}"
+                saved = await self._store.save([Outcome(outcome.token, "failed", error=reason,
+                                                        attempts=outcome.attempts or 1)])
+            tokens |= saved.tokens
+            collections |= saved.collections
+        return Saved(tokens, collections)
 
     async def _read_uris(self, claimed: Sequence[Claimed]) -> dict[UUID, str | MetadataFailure]:
         by_chain: dict[str, list[Claimed]] = defaultdict(list)
