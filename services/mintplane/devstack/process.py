@@ -38,6 +38,18 @@ def running_pid(pidfile: Path) -> int | None:
     return pid if pid is not None and is_alive(pid) else None
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The argv a running process was started with (None when it is gone, unreadable, or has just been
+    exec'd: the kernel may show an empty cmdline for a moment then)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    if not raw:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
 def spawn(
     argv: Sequence[str],
     *,

@@ -84,6 +84,17 @@ async def _start_piece(layout: Layout, piece: Piece, ready: dict[str, asyncio.Ev
         ready[piece.name].set()
         return
     pidfile = layout.pidfile(piece.name)
+    running = process.running_pid(pidfile)
+    if running is not None and not status.healthy:
+        # Not answering, and started with another command line than `up` would use now (an earlier kind of
+        # this piece, e.g. the status-only indexer before it followed the local chain): replace it.
+        try:
+            wanted = piece.command(layout)
+        except Exception as exc:
+            raise PieceFailed(f"{piece.name}: cannot start: {exc}") from exc
+        if process.command_line(running) not in (None, wanted):
+            log.append(f"{piece.name}: replaced a process started with another command line")
+            await asyncio.to_thread(process.stop, pidfile, sig=piece.stop_signal)
     if process.running_pid(pidfile) is None:
         try:
             piece.prepare(layout)
