@@ -571,7 +571,8 @@ def test_printer_columns_are_declared(crds: dict[str, Doc]) -> None:
     assert default_names("chains") == ["CAIP2", "Ready", "Head", "Lag", "Endpoints", "Healthy", "Age"]
     assert default_names("chainendpoints") == ["Chain", "Host", "Priority", "Healthy", "Latency(ms)", "Behind", "Age"]
     assert default_names("indexerjobs") == ["Chain", "From", "To", "Phase", "Progress(%)", "Age"]
-    assert default_names("collections") == ["Chain", "Standard", "Address", "Phase", "Tokens", "Age"]
+    assert default_names("collections") == ["Chain", "Standard", "Address", "Phase", "Tokens", "Meta-OK",
+                                            "Meta-Pending", "Meta-Failed", "Age"]
     endpoint_paths = [c["jsonPath"] for c in columns("chainendpoints")]
     assert ".spec.url" not in endpoint_paths, "the URL may hold a path-embedded key: never print it"
 
