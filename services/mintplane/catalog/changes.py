@@ -67,6 +67,7 @@ class ChangePublisher:
         self._connection: AbstractRobustConnection | None = None
         self._publisher: ConfirmingPublisher | None = None
         self._lock = asyncio.Lock()
+        self._pending: set[asyncio.Task[bool]] = set()
 
     async def publish(self, reason: str, collection_ids: Iterable[UUID | str],
                       token_ids: Iterable[UUID | str]) -> bool:
@@ -92,11 +93,17 @@ class ChangePublisher:
         CHANGES.labels(reason, "failed").inc()
         return False
 
-    def listener(self, reason: str) -> OnChange:
-        """An ``on_change(collection_ids, token_ids)`` callback for one kind of change."""
+    def listener(self, reason: str, *, background: bool = False) -> OnChange:
+        """An ``on_change(collection_ids, token_ids)`` callback for one kind of change. `background`: return at
+        once and publish in a task (an RPC answering a client must not wait out a broker outage)."""
 
         async def on_change(collection_ids: Iterable[UUID | str], token_ids: Iterable[UUID | str]) -> None:
-            await self.publish(reason, collection_ids, token_ids)
+            if not background:
+                await self.publish(reason, collection_ids, token_ids)
+                return
+            task = asyncio.create_task(self.publish(reason, list(collection_ids), list(token_ids)))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
         return on_change
 

@@ -91,7 +91,7 @@ def serve() -> None:
 
         async def build() -> BuiltServer:
             nonlocal consuming, fetching
-            built = await build_server(settings, resources)
+            built = await build_server(settings, resources, on_change=changes.listener("refresh", background=True))
             if settings.catalog_consume:
                 consuming = asyncio.create_task(make_consumer(settings, resources, changes).run(),
                                                 name="catalog consumer")

@@ -149,7 +149,8 @@ class GraphQLHotPath:
             return
 
         key: str | None = None
-        if self.cache is not None and self.cache.active:
+        known = self._analyses.get(document_hash)
+        if self.cache is not None and self.cache.active and (known is None or known.cacheable(operation)):
             key = self.cache.key(document_hash, operation, variables)
             entry = await self.cache.get(key)
             if entry is not None:
@@ -168,7 +169,7 @@ class GraphQLHotPath:
         if ref is not None and data.get("query") is not None and analysis.valid and self.persisted is not None:
             await self.persisted.register(document_hash, query)
 
-        if key is None or not analysis.cacheable(operation):
+        if key is None or not analysis.cacheable(operation):  # viewer queries, mutations: no lookup next time
             await self._forward(scope, receive, send, body)
             return
         await self._run_and_store(request, scope, body, key, receive, send)

@@ -14,6 +14,7 @@ Rate limits, both from settings and both answered with RESOURCE_EXHAUSTED saying
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -32,7 +33,9 @@ def _when(moment: datetime, now: datetime) -> str:
 
 class MetadataRefresh:
     def __init__(self, store: MetadataStore, repository: CatalogRepository, *, token_cooldown: float = 60.0,
-                 collection_cooldown: float = 600.0) -> None:
+                 collection_cooldown: float = 600.0,
+                 on_change: Callable[[set[UUID], set[UUID]], Awaitable[None]] | None = None) -> None:
+        self._on_change = on_change  # the refreshed tokens now show pending: the gateway's cache must hear it
         self._store = store
         self._repo = repository
         self._token_cooldown = token_cooldown
@@ -55,6 +58,8 @@ class MetadataRefresh:
             queued = 1
         else:
             raise InvalidArgument("one of token_id, token_key and collection_id is required")
+        if self._on_change is not None:
+            await self._on_change({collection_id}, set())
         row = await self._repo.stats(collection_id)
         assert row is not None
         return pb.RefreshMetadataResponse(queued=queued, stats=views.stats(row))
