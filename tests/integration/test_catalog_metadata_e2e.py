@@ -6,13 +6,11 @@ between the chain and the API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import grpc
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "indexer"))
@@ -25,10 +23,7 @@ from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.catalog.v1 import catalog_pb2_grpc
 from mintplane.api.common.v1 import common_pb2
 from mintplane.catalog.metadata.worker import make_worker
-from mintplane.catalog.server import NEEDS, build_server
 from mintplane.catalog.settings import CatalogSettings
-from mintplane.common.registry_client import GrpcRegistryClient
-from mintplane.common.service import Resources
 from mintplane.common.settings import InfraSettings
 from mintplane.indexer.lane import LaneSpec, Tuning
 
@@ -44,15 +39,6 @@ async def test_minted_tokens_reach_the_api_with_their_metadata() -> None:
     mongo = pl.mongo_client()
     settings = CatalogSettings(grpc_port=0, metadata_allow_hosts=[files.hostport], metadata_chains=[anvil.caip2],
                                metadata_idle_seconds=0.1)
-    resources = await Resources.open(settings, NEEDS, name="catalog-metadata-e2e")
-    built = await build_server(settings, resources)
-    await built.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
-    registry_channel = grpc.aio.insecure_channel(ck.registry_target())
-    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-    run: pl.LaneRun | None = None
-    consumer: pl.ConsumerRun | None = None
-    working: asyncio.Task[None] | None = None
     changed: set[uuid.UUID] = set()
 
     async def on_change(collections: set[uuid.UUID], tokens: set[uuid.UUID]) -> None:
@@ -68,46 +54,50 @@ async def test_minted_tokens_reach_the_api_with_their_metadata() -> None:
         await asyncio.to_thread(mk.mint_721, anvil, contract, 1, TOKENS)
         ck.seed_registry(ck.registry_target(), anvil.chain_id, [ck.EndpointSeed(anvil.url)],
                          [(contract, "ERC721", start)])
+        async with mk.catalog_service(settings) as catalog:
+            pg = catalog.resources.pg
+            run: pl.LaneRun | None = None
+            consumer: pl.ConsumerRun | None = None
+            working: asyncio.Task[None] | None = None
+            try:
+                consumer = await pl.ConsumerRun.start(pg, anvil.caip2, AMQP_URL,
+                                                      queue=f"catalog.test.metadata.{uuid.uuid4().hex[:8]}")
+                run = await pl.LaneRun.open(LaneSpec(chain=anvil.caip2, scope=anvil.caip2, confirmations=0),
+                                            Tuning(initial_range=10, max_range=100, poll_interval=0.1), pg=pg,
+                                            mongo=mongo, amqp_url=AMQP_URL, registry_target=ck.registry_target())
+                run.start()
+                worker = make_worker(settings, pg, catalog.registry, on_change=on_change)
+                working = asyncio.create_task(worker.run())
 
-        consumer = await pl.ConsumerRun.start(resources.pg, anvil.caip2, AMQP_URL,
-                                              queue=f"catalog.test.metadata.{uuid.uuid4().hex[:8]}")
-        run = await pl.LaneRun.open(LaneSpec(chain=anvil.caip2, scope=anvil.caip2, confirmations=0),
-                                    Tuning(initial_range=10, max_range=100, poll_interval=0.1), pg=resources.pg,
-                                    mongo=mongo, amqp_url=AMQP_URL, registry_target=ck.registry_target())
-        run.start()
-        worker = make_worker(settings, resources.pg, GrpcRegistryClient(registry_channel), on_change=on_change)
-        working = asyncio.create_task(worker.run())
-
-        key = common_pb2.ContractRef(chain=common_pb2.ChainRef(caip2=anvil.caip2), address=contract)
-        deadline = time.monotonic() + 90
-        while len(changed) < TOKENS:
-            assert time.monotonic() < deadline, f"{len(changed)} of {TOKENS} tokens got their metadata"
-            assert not working.done() and not run.lane_task.done()
-            await asyncio.sleep(0.2)
-        for n in (1, 2, TOKENS):
-            token = (await stub.GetToken(pb.GetTokenRequest(key=pb.TokenKey(contract=key, token_number=str(n))))).token
-            assert token.metadata_status == pb.METADATA_STATUS_OK, token.metadata_error
-            assert token.name == f"Demo #{n}" and token.image_url == files.url(f"/e2e/{n}.png")
-            assert token.owner_address == ck.ACCOUNTS[1]
-            assert [(t.trait_name, t.value) for t in token.traits if t.trait_name == "Parity"] == [
-                ("Parity", "even" if n % 2 == 0 else "odd")]
-        stats = (await stub.GetCollectionStats(pb.GetCollectionStatsRequest(collection_id=token.collection_id))).stats
-        assert (stats.items_count, stats.metadata_ok, stats.metadata_pending) == (TOKENS, TOKENS, 0)
+                deadline = time.monotonic() + 90
+                while len(changed) < TOKENS:
+                    assert time.monotonic() < deadline, f"{len(changed)} of {TOKENS} tokens got their metadata"
+                    assert not working.done() and not run.lane_task.done()
+                    await asyncio.sleep(0.2)
+                await _check(catalog.stub, anvil, files, contract)
+            finally:
+                await mk.stop_task(working)
+                if run is not None:
+                    await run.close()
+                if consumer is not None:
+                    await consumer.stop()
+                await pl.purge(pg, mongo, anvil.caip2)
     finally:
-        if working is not None:
-            working.cancel()
-            with contextlib.suppress(BaseException):
-                await working
-        if run is not None:
-            await run.close()
-        if consumer is not None:
-            await consumer.stop()
-        await pl.purge(resources.pg, mongo, anvil.caip2)
-        await channel.close(None)
-        await registry_channel.close(None)
-        await built.server.stop(None)
-        await resources.close()
         mongo.close()
         await files.stop()
         ck.disable_chain(ck.registry_target(), anvil.chain_id)
         anvil.stop()
+
+
+async def _check(stub: catalog_pb2_grpc.CatalogServiceStub, anvil: ck.Anvil, files: mk.FileServer,
+                 contract: str) -> None:
+    key = common_pb2.ContractRef(chain=common_pb2.ChainRef(caip2=anvil.caip2), address=contract)
+    for n in (1, 2, TOKENS):
+        token = (await stub.GetToken(pb.GetTokenRequest(key=pb.TokenKey(contract=key, token_number=str(n))))).token
+        assert token.metadata_status == pb.METADATA_STATUS_OK, token.metadata_error
+        assert token.name == f"Demo #{n}" and token.image_url == files.url(f"/e2e/{n}.png")
+        assert token.owner_address == ck.ACCOUNTS[1]
+        assert [(t.trait_name, t.value) for t in token.traits if t.trait_name == "Parity"] == [
+            ("Parity", "even" if n % 2 == 0 else "odd")]
+    stats = (await stub.GetCollectionStats(pb.GetCollectionStatsRequest(collection_id=token.collection_id))).stats
+    assert (stats.items_count, stats.metadata_ok, stats.metadata_pending) == (TOKENS, TOKENS, 0)
