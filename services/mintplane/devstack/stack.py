@@ -237,7 +237,6 @@ def up(layout: Layout, *, services: bool = True) -> int:
         asyncio.run(_start_all(layout, pieces.INFRA))
         _migrate()
         _apply_crds(layout)
-        demo_line = ""
         if services:
             print("starting services", flush=True)
             asyncio.run(_start_all(layout, [piece for piece in pieces.SERVICES if piece not in pieces.FOLLOWERS]))
@@ -246,8 +245,7 @@ def up(layout: Layout, *, services: bool = True) -> int:
             _seed_demo(layout)
             print(f"starting the indexer of {pieces.LOCAL_CHAIN}", flush=True)
             asyncio.run(_start_all(layout, pieces.FOLLOWERS))
-            demo_line = _wait_demo(layout)
-            print(demo_line, flush=True)
+            print(_wait_demo(layout), flush=True)
     except PieceFailed as exc:
         print(f"\nmintplane dev up FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
