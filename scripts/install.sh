@@ -32,6 +32,16 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
+# The rarity tests' reference: the open-rarity package pins pydantic<2.3, so it lives in its own venv and
+# the tests run it as a subprocess (tests/fixtures/rarity/open_rarity_reference.py).
+step "rarity reference venv (.dev/reference-venv, open-rarity)"
+reference=.dev/reference-venv
+if [[ "$(cat "$reference/.mintplane-installed" 2>/dev/null)" != "open-rarity==0.7.5" ]]; then
+  [[ -x $reference/bin/python ]] || .venv/bin/uv venv --quiet --python .venv/bin/python "$reference"
+  .venv/bin/uv pip install --quiet --python "$reference/bin/python" "open-rarity==0.7.5"
+  echo "open-rarity==0.7.5" > "$reference/.mintplane-installed"
+fi
+
 step "npm packages (anvil, solc, OpenZeppelin)"
 want=$(sha256sum package-lock.json | cut -c1-16)
 if [[ "$(cat node_modules/.mintplane-installed 2>/dev/null)" != "$want" ]]; then
