@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from mintplane.catalog.changes import ChangePublisher
 from mintplane.catalog.consumer import TransferConsumer
 from mintplane.catalog.metadata.worker import MetadataWorker, make_worker
+from mintplane.catalog.rarity import RarityWorker
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.catalog.server import NEEDS, build_server
 from mintplane.catalog.settings import CatalogSettings
@@ -72,6 +73,15 @@ def make_metadata_worker(
                        on_change=changes.listener("metadata") if changes else None)
 
 
+def make_rarity_worker(
+    settings: CatalogSettings, resources: Resources, changes: ChangePublisher | None = None,
+) -> RarityWorker:
+    """The rarity worker: re-scores collections whose traits changed, and says which tokens moved."""
+    return RarityWorker(resources.pg, poll_seconds=settings.rarity_poll_seconds,
+                        min_interval_seconds=settings.rarity_min_interval_seconds, batch=settings.rarity_batch,
+                        on_change=changes.listener("rarity") if changes else None)
+
+
 async def _stop(task: asyncio.Task[Any] | None) -> None:
     if task is not None:
         task.cancel()
@@ -88,9 +98,10 @@ def serve() -> None:
         changes = make_change_publisher(settings, resources)
         consuming: asyncio.Task[None] | None = None
         fetching: asyncio.Task[None] | None = None
+        ranking: asyncio.Task[None] | None = None
 
         async def build() -> BuiltServer:
-            nonlocal consuming, fetching
+            nonlocal consuming, fetching, ranking
             built = await build_server(settings, resources, on_change=changes.listener("refresh", background=True))
             if settings.catalog_consume:
                 consuming = asyncio.create_task(make_consumer(settings, resources, changes).run(),
@@ -98,9 +109,13 @@ def serve() -> None:
             if settings.metadata_worker:
                 fetching = asyncio.create_task(make_metadata_worker(settings, resources, changes).run(),
                                                name="catalog metadata worker")
+            if settings.rarity_worker:
+                ranking = asyncio.create_task(make_rarity_worker(settings, resources, changes).run(),
+                                              name="catalog rarity worker")
             return built
 
         async def shutdown() -> None:
+            await _stop(ranking)  # an unfinished recompute rolls back; the collection stays dirty
             await _stop(fetching)  # an unsaved batch's claims simply expire and are fetched again
             await _stop(consuming)
             await resources.close()

@@ -47,3 +47,8 @@ class CatalogSettings(ServiceSettings):
     metadata_retry_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     metadata_refresh_token_cooldown_seconds: float = Field(default=60.0, ge=0)
     metadata_refresh_collection_cooldown_seconds: float = Field(default=600.0, ge=0)
+
+    rarity_worker: bool = True  # recompute dirty collections' rarity inside the service process
+    rarity_poll_seconds: float = Field(default=1.0, gt=0)  # how often dirty collections are looked for
+    rarity_min_interval_seconds: float = Field(default=5.0, ge=0)  # debounce: per collection, at most one per interval
+    rarity_batch: int = Field(default=20, ge=1)  # collections recomputed per round
