@@ -1,7 +1,7 @@
 """The gateway's hot read path against the real parts: the gateway app in-process (httpx ASGI transport) over
 the dev stack's Redis and RabbitMQ, a catalog gRPC service in this process on an ephemeral port over the dev
 PostgreSQL, transfers ingested by the catalog's real consumer from the broker, and its change events reaching
-the gateway over the broker. Identity comes from the dev stack's auth, user and wallet services.
+the gateway over the broker. Identity comes from this tree's auth, user and wallet processes (localstack).
 
 Waits poll with a deadline for the event to arrive, never sleep for a TTL: every cache TTL here is minutes.
 """
@@ -41,7 +41,7 @@ from mintplane.common.service import Resources
 from mintplane.common.settings import InfraSettings, ServiceSettings
 from mintplane.gateway.app import create_app
 from mintplane.gateway.hot_path import HotReadPath
-from mintplane.gateway.localstack import delete_identities
+from mintplane.gateway.localstack import delete_identities, local_stack
 from mintplane.gateway.persisted import sha256_hex
 from mintplane.gateway.result_cache import LISTS_TAG
 from mintplane.gateway.settings import GatewaySettings
@@ -302,8 +302,12 @@ async def _sign_in(client: httpx.AsyncClient, users: list[str], addresses: list[
 async def test_user_as_viewer_fields_never_reach_user_b_through_the_cache(catalog: Catalog) -> None:
     users: list[str] = []
     addresses: list[str] = []
-    # profiles have no change events: let them be cached for a minute, so sharing is really possible here
-    async with gateway(catalog.port, result_cache_unevented_ttl_seconds=60) as (client, _):
+    # this source tree's auth, user and wallet processes; profiles have no change events: let them be cached
+    # for a minute here, so that sharing is really possible
+    async with local_stack() as stack, gateway(
+            catalog.port, result_cache_unevented_ttl_seconds=60, auth_addr=f"127.0.0.1:{stack.ports['auth']}",
+            user_addr=f"127.0.0.1:{stack.ports['user']}", wallet_addr=f"127.0.0.1:{stack.ports['wallet']}",
+    ) as (client, _):
         try:
             alice = await _sign_in(client, users, addresses)
             bob = await _sign_in(client, users, addresses)
@@ -354,6 +358,12 @@ async def test_lists_tag_is_dropped_by_every_change_event(catalog: Catalog, inge
         before = time.time()
         await ingestion.changes.publish("refresh", [uuid.uuid4()], [])
         await until(lambda: _seen(hot, LISTS_TAG, after=before), what="a change event")
-        assert hot.invalidator is not None and hot.invalidator.events_seen >= 1
+        invalidator = hot.invalidator
+        assert invalidator is not None
+
+        async def applied() -> bool:
+            return invalidator.events_seen >= 1
+
+        await until(applied, what="the event to be applied")
         metrics = (await client.get("/metrics")).text
         assert "gateway_catalog_change_events_total" in metrics and "gateway_result_cache_total" in metrics
