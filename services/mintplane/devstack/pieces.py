@@ -285,6 +285,9 @@ def _service_env(name: str, layout: Layout) -> dict[str, str]:
     if name == "catalog":
         # The metadata fetcher refuses loopback addresses (SSRF); exactly the dev file server is let through.
         env["MINTPLANE_METADATA_ALLOW_HOSTS"] = json.dumps([FILESERVER_HOST])
+        # Only the local chain: tests run their own workers on their own chains in the same database, and a
+        # stack worker claiming their tokens (without their allow-list) would fail them under their feet.
+        env["MINTPLANE_METADATA_CHAINS"] = json.dumps([LOCAL_CHAIN])
     return env
 
 
