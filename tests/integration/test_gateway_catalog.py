@@ -34,6 +34,8 @@ from mintplane.api.chain_registry.v1 import chain_registry_pb2, chain_registry_p
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.user.v1 import user_pb2, user_pb2_grpc
 from mintplane.api.wallet.v1 import wallet_pb2, wallet_pb2_grpc
+from mintplane.auth import server as auth_server
+from mintplane.auth.settings import AuthSettings
 from mintplane.catalog import server as catalog_server
 from mintplane.catalog.rarity import recompute
 from mintplane.catalog.repository import CatalogRepository
@@ -44,6 +46,7 @@ from mintplane.common.service import Resources
 from mintplane.common.settings import ServiceSettings
 from mintplane.gateway.app import create_app
 from mintplane.gateway.clients import ChannelPool
+from mintplane.gateway.localstack import delete_identities
 from mintplane.gateway.settings import GatewaySettings
 from mintplane.user import server as user_server
 from mintplane.wallet import server as wallet_server
@@ -153,8 +156,14 @@ async def stack() -> AsyncIterator[Stack]:
         started.append((built.server, resources))
         ports[name] = built.port
     address = {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+    auth_settings = AuthSettings(grpc_port=0, auth_user_target=address["user"], auth_wallet_target=address["wallet"],
+                                 auth_chain_registry_target=address["chain_registry"])
+    auth_resources = await Resources.open(auth_settings, auth_server.NEEDS, name="auth-gateway-test")
+    auth_built = await auth_server.build_server(auth_settings, auth_resources)
+    await auth_built.server.start()
+    started.append((auth_built.server, auth_resources))
     settings = GatewaySettings(
-        auth_addr="127.0.0.1:1",  # no query here needs a session
+        auth_addr=f"127.0.0.1:{auth_built.port}",
         user_addr=address["user"], wallet_addr=address["wallet"], catalog_addr=address["catalog"],
         chain_registry_addr=address["chain_registry"],
         result_cache=False, persisted_queries=False,  # every query must reach the services
@@ -391,6 +400,42 @@ async def test_token_detail_explains_its_rarity_with_terms_that_sum_to_the_score
         assert {term["trait"] for term in terms if not term["meta"]} == {"Background", "Eyes"}
         assert sum(1 for term in terms if term["meta"]) == 1  # the trait-count term
         assert abs(sum(term["contribution"] for term in terms) - rarity["score"]) < 1e-6
+
+
+SIGN_IN = """mutation($m: String!, $s: String!) { signIn(message: $m, signature: $s) { accessToken viewer { id } } }"""
+REFRESH = """mutation($slug: String) { refreshMetadata(collectionSlug: $slug) { queued
+  stats { itemsCount metadata { pending ok failed } } } }"""
+
+
+async def test_refresh_metadata_needs_a_viewer_queues_the_collection_and_is_rate_limited(
+    stack: Stack, seeded: Seeded
+) -> None:
+    stack.reset()
+    anonymous = (await stack.http.post("/graphql", json={"query": REFRESH, "variables": {"slug": seeded.slug}})).json()
+    assert [error["extensions"]["code"] for error in anonymous["errors"]] == ["UNAUTHENTICATED"]
+    assert "RefreshMetadata" not in stack.grpc_calls.calls
+
+    account = Account.create()
+    nonce = await stack.graphql("mutation($a: String!) { nonce(address: $a, chainId: 31337) { message } }",
+                                {"a": account.address})
+    message = nonce["nonce"]["message"]
+    signed = (await stack.graphql(SIGN_IN, {"m": message, "s": _sign(message, account)}))["signIn"]
+    headers = {"authorization": f"Bearer {signed['accessToken']}"}
+    try:
+        done = (await stack.http.post("/graphql", headers=headers,
+                                      json={"query": REFRESH, "variables": {"slug": seeded.slug}})).json()
+        assert "errors" not in done, done
+        payload = done["data"]["refreshMetadata"]
+        assert payload["queued"] == TOKENS
+        assert payload["stats"]["itemsCount"] == TOKENS and payload["stats"]["metadata"]["pending"] == TOKENS
+        again = (await stack.http.post("/graphql", headers=headers,
+                                       json={"query": REFRESH, "variables": {"slug": seeded.slug}})).json()
+        assert [error["extensions"]["code"] for error in again["errors"]] == ["RATE_LIMITED"]
+        assert "retry after" in again["errors"][0]["message"]
+        listed = await stack.graphql(PAGE.replace("FIRST", "5"), {"slug": seeded.slug})
+        assert {edge["node"]["metadata"]["status"] for edge in listed["tokens"]["edges"]} == {"PENDING"}
+    finally:
+        await delete_identities([signed["viewer"]["id"]], [account.address])
 
 
 async def test_unknown_lookups_are_null_with_not_found_and_bad_input_never_reaches_upstream(
