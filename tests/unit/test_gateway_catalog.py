@@ -23,7 +23,7 @@ query($after: String, $slug: String!) {
   tokens(collection: {slug: $slug}, first: FIRST, after: $after) {
     totalCount pageInfo { hasNextPage endCursor }
     edges { cursor node {
-      id tokenNumber name image traits { name value rarityScore } rarity { score rank }
+      id tokenNumber name image traits { name value rarityScore counted } rarity { score rank }
       metadata { status } owner { address user { id username } }
       collection { slug name stats { itemsCount ownersCount metadata { ok pending } } }
     } }
@@ -82,8 +82,8 @@ async def test_a_token_page_resolves_owners_users_and_collection_with_one_batch_
     edges = connection["edges"]
     assert [edge["node"]["tokenNumber"] for edge in edges] == [str(n) for n in range(1, 51)]
     first = edges[0]["node"]
-    assert first["traits"] == [{"name": "Background", "value": "Blue", "rarityScore": 1.5},
-                               {"name": "Eyes", "value": "e1", "rarityScore": 1.5}]
+    assert first["traits"] == [{"name": "Background", "value": "Blue", "rarityScore": 1.5, "counted": True},
+                               {"name": "Eyes", "value": "e1", "rarityScore": 1.5, "counted": True}]
     assert first["rarity"] == {"score": 0.1, "rank": 60} and first["metadata"]["status"] == "OK"
     assert first["collection"]["stats"]["itemsCount"] == 60
     linked = {edge["node"]["owner"]["address"]: edge["node"]["owner"]["user"] for edge in edges}

@@ -441,6 +441,8 @@ class TokenTrait:
     value_number: str | None = strawberry.field(description="For number and date traits, decimal.")
     occurrences: int = strawberry.field(description="Tokens of the collection carrying this value.")
     rarity_score: float | None = strawberry.field(description="The value's contribution to the token's score.")
+    meta: bool = strawberry.field(description="The trait-count trait rarity adds (UIs often hide it).")
+    counted: bool = strawberry.field(description="False for number and date traits, which do not score.")
 
 
 @strawberry.type(description="One term of a token's rarity score.")
@@ -539,7 +541,7 @@ class Token:
             traits=[
                 TokenTrait(name=trait.trait_name, value=trait.value, display_type=or_none(trait.display_type),
                            value_number=or_none(trait.value_number), occurrences=trait.occurrences,
-                           rarity_score=_score(trait.rarity_score))
+                           rarity_score=_score(trait.rarity_score), meta=trait.meta, counted=trait.counted)
                 for trait in token.traits
             ],
             rarity=rarity,
