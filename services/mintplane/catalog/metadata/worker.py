@@ -48,6 +48,8 @@ FETCH_SECONDS = Histogram("mintplane_catalog_metadata_fetch_seconds", "Time to g
                           ["source"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20))
 BATCH_SECONDS = Histogram("mintplane_catalog_metadata_batch_seconds", "Time of one metadata batch, claim to commit.",
                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40))
+STAGE_SECONDS = Counter("mintplane_catalog_metadata_stage_seconds_total",
+                        "Time spent per stage of metadata batches (claim, uris, documents, traits, save).", ["stage"])
 URI_READS = Counter("mintplane_catalog_metadata_uri_reads_total", "tokenURI/uri eth_calls, by outcome.", ["outcome"])
 
 
@@ -72,6 +74,12 @@ class WorkerStats:
     dropped: int = 0  # outcomes of tokens refreshed while they were being fetched
     errors: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+
+
+def _stage(name: str, since: float) -> float:
+    now = time.monotonic()
+    STAGE_SECONDS.labels(name).inc(now - since)
+    return now
 
 
 def source_of(uri: str | None) -> str:
@@ -136,12 +144,15 @@ class MetadataWorker:
 
     async def run_once(self) -> int:
         """One batch; the number of tokens claimed (0: nothing was due)."""
+        started = time.monotonic()
         claimed = await self._store.claim(self._batch_size, self._chains, self._lease)
         if not claimed:
             return 0
-        started = time.monotonic()
+        mark = _stage("claim", started)
         uris = await self._read_uris(claimed)
+        mark = _stage("uris", mark)
         outcomes = await asyncio.gather(*(self._process(token, uris[token.id]) for token in claimed))
+        mark = _stage("documents", mark)
         traits: dict[UUID, list[NormalizedTrait]] = {}
         for outcome in outcomes:
             if outcome.metadata is not None:
@@ -149,11 +160,13 @@ class MetadataWorker:
                 traits[outcome.token.id] = found
                 if skipped:
                     log.debug("attributes skipped", token=str(outcome.token.id), reasons=skipped[:5])
+        mark = _stage("traits", mark)
         try:
             saved = await self._store.save(outcomes, traits)
         except asyncpg.DataError as exc:  # one value PostgreSQL refuses must not hold the whole batch back
             log.warning("metadata batch refused by the database; saving token by token", error=str(exc)[:200])
             saved = await self._save_one_by_one(outcomes, traits)
+        _stage("save", mark)
         BATCH_SECONDS.observe(time.monotonic() - started)
         self._count(outcomes, saved.tokens)
         if self.on_change is not None and saved.tokens:
