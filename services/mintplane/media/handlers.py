@@ -34,7 +34,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
 
     async def UploadChunk(self, request_iterator: AsyncIterator[pb.UploadChunkRequest],
                           context: Context) -> pb.UploadChunkResponse:
-        doc = await self._uploads.receive(request_iterator)
+        doc = await self._uploads.receive(request_iterator, context.cancelled)
         if doc.get("cid"):
             log.info("upload stored", file_id=doc["_id"], cid=doc["cid"], stored_bytes=doc.get("stored_bytes"))
         return pb.UploadChunkResponse(upload=self._upload(doc))

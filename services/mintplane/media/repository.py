@@ -90,39 +90,48 @@ class MediaRepository:
 
     # --- staged segments ---------------------------------------------------------------------------------
 
-    async def write_segment(self, file_id: str, offset: int, pieces: AsyncIterator[bytes]) -> int:
+    async def write_segment(self, file_id: str, segment: str, offset: int, pieces: AsyncIterator[bytes]) -> int:
         """Store one stream's contiguous bytes starting at `offset`; returns how many were written. If the
         iterator raises, the partial segment is removed and the error propagates (resume from `offset`)."""
-        stream = self.staging.open_upload_stream_with_id(f"{file_id}/{offset:015d}", file_id,
-                                                         metadata={"offset": offset})
+        stream = self.staging.open_upload_stream_with_id(segment, file_id, metadata={"offset": offset})
         written = 0
         try:
             async for piece in pieces:
                 await stream.write(piece)
                 written += len(piece)
-        except BaseException:
+            if written == 0:
+                await stream.abort()
+            else:
+                await stream.close()
+        except BaseException:  # includes cancellation: the client went away
             await asyncio.shield(stream.abort())
             raise
-        if written == 0:
-            await stream.abort()
-            return 0
-        await stream.close()
         return written
 
-    async def read_staged(self, file_id: str) -> bytes:
-        """The upload's staged segments, concatenated in offset order."""
-        parts = []
-        async for grid_out in self.staging.find({"filename": file_id}).sort("_id", ASCENDING):
-            parts.append(await grid_out.read())
+    async def read_staged(self, segments: Sequence[str]) -> bytes | None:
+        """The committed segments concatenated; None if one is missing or they do not tile the file from
+        byte 0 without gaps or overlaps."""
+        parts: list[bytes] = []
+        position = 0
+        for segment in segments:
+            try:
+                stream = await self.staging.open_download_stream(segment)
+            except NoFile:
+                return None
+            if (stream.metadata or {}).get("offset") != position:
+                return None
+            parts.append(await stream.read())
+            position += len(parts[-1])
         return b"".join(parts)
 
-    async def delete_staged(self, file_id: str) -> None:
-        async for grid_out in self.staging.find({"filename": file_id}):
-            with contextlib.suppress(NoFile):
-                await self.staging.delete(grid_out._id)
+    async def delete_segment(self, segment: str) -> None:
+        with contextlib.suppress(NoFile):
+            await self.staging.delete(segment)
 
-    async def staged_file_ids(self, file_id: str) -> list[str]:
-        return [grid_out._id async for grid_out in self.staging.find({"filename": file_id})]
+    async def delete_staged(self, file_id: str) -> None:
+        cursor = self.db["staging.files"].find({"filename": file_id}, {"_id": 1})
+        for segment in [str(doc["_id"]) async for doc in cursor]:
+            await self.delete_segment(segment)
 
     # --- blobs (content by CID) --------------------------------------------------------------------------
 

@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gridfs.errors import FileExists
-
 from mintplane.api.media.v1 import media_pb2 as pb
 from mintplane.common import pagination
 from mintplane.common.errors import (
@@ -132,7 +130,8 @@ class Uploads:
             "_id": str(uuid.uuid4()), "user_id": user_id, "file_name": clean_file_name(file_name),
             "file_type": content_type, "purpose": purpose, "status": pb.UPLOAD_STATUS_PENDING,
             "size_bytes": size, "bytes_received": 0, "sha256": sha256, "declared_sha256": bool(sha256),
-            "operations": operations, "variants": [], "job_ids": [], "created_at": moment, "updated_at": moment,
+            "operations": operations, "variants": [], "job_ids": [], "segments": [],
+            "created_at": moment, "updated_at": moment,
         }
 
     async def create(self, request: pb.CreateUploadRequest) -> Doc:
@@ -160,7 +159,10 @@ class Uploads:
 
     # --- receiving ---------------------------------------------------------------------------------------
 
-    async def receive(self, requests: AsyncIterator[pb.UploadChunkRequest]) -> Doc:
+    async def receive(self, requests: AsyncIterator[pb.UploadChunkRequest],
+                      cancelled: Callable[[], bool] = lambda: False) -> Doc:
+        """Take one UploadChunk stream. `cancelled` tells a client that went away from one that finished:
+        gRPC ends the request stream of a cancelled call as if the client had half-closed it."""
         first = await anext(aiter(requests), None)
         if first is None:
             raise InvalidArgument("the stream carried no chunk")
@@ -189,28 +191,34 @@ class Uploads:
                 end += len(message.data)
                 yield message.data
                 message = await anext(aiter(requests), None)
+            if cancelled():  # not a finished stream: drop the segment (write_segment aborts it)
+                raise Aborted("the stream was cancelled by the client")
 
-        try:
-            written = await self.repo.write_segment(doc["_id"], start, pieces())
-        except FileExists as exc:
-            raise Aborted("another stream is writing this upload at the same offset") from exc
+        # One segment per stream, named by its offset and a nonce: a stream that died at this offset may still
+        # be cleaning up its own segment while the client resumes here.
+        segment = f"{doc['_id']}/{start:015d}-{uuid.uuid4().hex[:8]}"
+        written = await self.repo.write_segment(doc["_id"], segment, start, pieces())
         if written == 0:
             return doc
+        # The commit: the upload's segment list names exactly the segments that make the file; a segment a
+        # dying stream managed to close without committing is an orphan, ignored and removed on completion.
         moved = await self.repo.update_upload(
             doc["_id"], {"bytes_received": end, "status": pb.UPLOAD_STATUS_UPLOADING},
-            where={"bytes_received": start, "status": {"$in": list(_OPEN)}},
+            where={"bytes_received": start, "status": {"$in": list(_OPEN)}}, push={"segments": segment},
         )
-        if moved is None:
-            raise Aborted("the upload changed while this stream was writing; read GetUpload and resume")
+        if moved is None:  # another stream got there first: ours is not part of the file
+            await self.repo.delete_segment(segment)
+            raise Aborted("another stream wrote this part of the upload; read GetUpload and resume")
         if end < doc["size_bytes"]:
             return moved
         return await self._complete(moved)
 
     async def _complete(self, doc: Doc) -> Doc:
-        data = await self.repo.read_staged(doc["_id"])
+        data = await self.repo.read_staged(doc.get("segments", []))
         try:
-            if len(data) != doc["size_bytes"]:
-                raise DataLoss(f"received {len(data)} bytes, {doc['size_bytes']} were declared")
+            if data is None or len(data) != doc["size_bytes"]:
+                raise DataLoss(f"the stored parts of the upload do not add up to the declared {doc['size_bytes']} "
+                               "bytes; upload it again")
             stored = await self._accept(doc, data)
         except DomainError as exc:
             await self.repo.delete_staged(doc["_id"])
