@@ -1,18 +1,19 @@
 """ListTraits: a collection's traits with every value's count, optionally counted under filters (facets).
 
 Without filters the answer is stored data: one statement reads the collection, its traits and values
-(``occurrences`` is maintained by the rarity recompute). With filters, each value's ``filtered_count`` is
-the number of tokens matching every filter *except those on the value's own trait* (checking "Blue" must
-not zero "Red"), computed set-based in one more statement, whatever the number of traits:
+(``occurrences`` is kept exact by the trait writer). With filters, each value's ``filtered_count`` is the
+number of tokens matching every filter *except those on the value's own trait* (checking "Blue" must not
+zero "Red"). One more statement computes all of them set-based, whatever the number of traits: a UNION
+ALL of one aggregate per group of traits sharing a token set,
 
-1. every filter gets a bit; the tokens carrying an accepted value (or a value in range) of filter ``i``
-   come from the link table's ``(trait_value_id, token_id)`` index, and ``bit_or`` folds them into a
-   per-token mask of the filters it passes;
-2. a link (token, trait T, value) counts iff ``mask(token) | mask(T) = all bits``, where ``mask(T)`` holds
-   the bits of the filters on T (zero for unfiltered traits, which therefore need every filter passed);
-3. with two or more filtered traits only tokens passing some filter can count, so the candidates are the
-   masked tokens; with one, every token of the base set (owner, listed, not burned) counts for that
-   trait's own values.
+- the unfiltered traits: links of the tokens passing every filter;
+- each filtered trait T: T's links of the tokens passing the filters on the other traits; when no other
+  filter remains that set is the whole collection, whose counts are T's ``occurrences`` less the burned
+  tokens (a partial index finds those), so no link is scanned.
+
+Token sets start from the shortest posting list of their filters (the link table's value index), probed
+for the others, or from the owner's tokens when an owner is given. Resolving the filters is one small
+statement before that (:func:`mintplane.catalog.token_filters.resolve`).
 """
 
 from __future__ import annotations
@@ -43,38 +44,6 @@ SELECT c.id AS collection_id, s.items_count, tr.id AS trait_id, tr.name, tr.norm
  WHERE c.id = $1
  ORDER BY tr.is_meta, tr.sort_order NULLS LAST, tr.normalized_name, v.occurrences DESC, v.normalized_value
 """
-
-_COUNTS = """
-WITH fv AS (SELECT * FROM unnest({vbits}::int[], {vids}::uuid[]) AS f(bit, value_id)),
-fr AS (SELECT * FROM unnest({rbits}::int[], {rtraits}::uuid[], {lows}::numeric[], {highs}::numeric[])
-                  AS r(bit, trait_id, low, high)),
-hits AS (
-    SELECT k.token_id, fv.bit FROM fv JOIN catalog.token_trait_links k ON k.trait_value_id = fv.value_id
-    UNION ALL
-    SELECT k.token_id, fr.bit
-      FROM fr
-      JOIN catalog.trait_values v ON v.trait_id = fr.trait_id
-       AND v.value_number >= coalesce(fr.low, '-Infinity'::numeric)
-       AND v.value_number <= coalesce(fr.high, 'Infinity'::numeric)
-      JOIN catalog.token_trait_links k ON k.trait_value_id = v.id
-),
-masks AS (SELECT token_id, bit_or(bit) AS mask FROM hits GROUP BY token_id),
-tm AS (SELECT * FROM unnest({ttraits}::uuid[], {tmasks}::int[]) AS x(trait_id, mask)),
-cand AS ({candidates})
-SELECT k.trait_value_id, count(*) AS n
-  FROM cand c
-  JOIN catalog.token_trait_links k ON k.token_id = c.id
-  LEFT JOIN tm ON tm.trait_id = k.trait_id
- WHERE (c.mask | coalesce(tm.mask, 0)) = {full}
- GROUP BY k.trait_value_id
-"""
-# two or more filtered traits: a counted token passes every filter but maybe those of one trait
-_MASKED_CANDIDATES = """SELECT t.id, m.mask FROM masks m JOIN catalog.tokens t ON t.id = m.token_id
- WHERE {base} AND EXISTS (SELECT 1 FROM tm WHERE (m.mask | tm.mask) = {full})"""
-# at most one filtered trait: every token of the base set counts toward that trait's values
-_ALL_CANDIDATES = """SELECT t.id, coalesce(m.mask, 0) AS mask FROM catalog.tokens t
-  LEFT JOIN masks m ON m.token_id = t.id WHERE {base}"""
-
 
 def _trait(row: Row) -> pb.Trait:
     return pb.Trait(
@@ -137,40 +106,45 @@ class Facets:
                       listed_only: bool) -> dict[UUID, int]:
         """filtered_count of every value: tokens passing all filters but those on the value's own trait."""
         resolved = await filters.resolve(self._repo.fetch, collection_id, values, ranges)
-        # A filter naming an unknown value or trait keeps its bit, which no token sets: nothing counts
-        # except the values of a known trait whose own filter it is (the bit is in that trait's mask).
-        unknown_traits = 0
-        value_bits: list[int] = []
-        value_ids: list[UUID] = []
-        trait_masks: dict[UUID, int] = {}
-        bit = 1
-        for value_trait, ids in resolved.values:
-            value_bits += [bit] * len(ids)
-            value_ids += ids
-            if value_trait is None:
-                unknown_traits += 1
-            else:
-                trait_masks[value_trait] = trait_masks.get(value_trait, 0) | bit
-            bit <<= 1
-        range_rows = []
-        for range_trait, low, high in resolved.ranges:
-            if range_trait is None:
-                unknown_traits += 1
-            else:
-                range_rows.append((bit, range_trait, low, high))
-                trait_masks[range_trait] = trait_masks.get(range_trait, 0) | bit
-            bit <<= 1
-        full = bit - 1
+        scope = filters.Scope(collection_id, tuple(owners), listed_only=listed_only)
         p = Params()
-        base = filters.base_conditions(p, collection_id=collection_id, owners=owners, include_burned=False,
-                                       listed_only=listed_only)
-        placeholders = {
-            "vbits": p(value_bits), "vids": p(value_ids),
-            "rbits": p([r[0] for r in range_rows]), "rtraits": p([r[1] for r in range_rows]),
-            "lows": p([r[2] for r in range_rows]), "highs": p([r[3] for r in range_rows]),
-            "ttraits": p(list(trait_masks)), "tmasks": p(list(trait_masks.values())), "full": f"{p(full)}::int",
-        }
-        template = _MASKED_CANDIDATES if len(trait_masks) + unknown_traits >= 2 else _ALL_CANDIDATES
-        candidates = template.format(base=" AND ".join(base), full=placeholders["full"])
-        rows = await self._repo.fetch(_COUNTS.format(candidates=candidates, **placeholders), *p.args)
+        filtered = sorted({f.trait_id for f in resolved.filters if f.trait_id is not None})
+        groups = [self._group(p, scope, None, resolved.filters, filtered)]
+        for trait_id in filtered:
+            others = [f for f in resolved.filters if f.trait_id != trait_id]
+            groups.append(self._group(p, scope, trait_id, others, filtered))
+        parts = [g for g in groups if g]
+        if not parts:
+            return {}
+        rows = await self._repo.fetch(" UNION ALL ".join(f"({g})" for g in parts), *p.args)
         return {row["trait_value_id"]: row["n"] for row in rows}
+
+    @staticmethod
+    def _group(p: Params, scope: filters.Scope, trait_id: UUID | None, chosen: Sequence[filters.Filter],
+               filtered: Sequence[UUID]) -> str:
+        """Counts of one trait's values (trait_id), or of every unfiltered trait's (None), under `chosen`.
+
+        Empty when a chosen filter names an unknown trait or value: no token passes it, every count is 0.
+        """
+        if any(f.impossible for f in chosen):
+            return ""
+        if not chosen and trait_id is not None and scope.whole_collection:
+            c, t = p(scope.collection_id), p(trait_id)
+            return f"""SELECT v.id AS trait_value_id, v.occurrences - coalesce(b.n, 0) AS n
+                         FROM catalog.trait_values v
+                         LEFT JOIN (SELECT k.trait_value_id, count(*) AS n FROM catalog.tokens t
+                                      JOIN catalog.token_trait_links k ON k.token_id = t.id AND k.trait_id = {t}::uuid
+                                     WHERE t.collection_id = {c}::uuid AND t.burned GROUP BY k.trait_value_id) AS b
+                           ON b.trait_value_id = v.id
+                        WHERE v.trait_id = {t}::uuid"""  # noqa: S608
+        base = " AND ".join(filters.base_conditions(p, scope))
+        if not chosen or scope.owners:
+            checks = "".join(f" AND {filters.probe(p, f)}" for f in chosen)
+            tokens = f"SELECT t.id FROM catalog.tokens t WHERE {base}{checks}"  # noqa: S608
+        else:
+            tokens = (f"SELECT t.id FROM ({filters.matching(p, chosen)}) AS f "  # noqa: S608
+                      f"JOIN catalog.tokens t ON t.id = f.token_id WHERE {base}")
+        links = (f"k.trait_id = {p(trait_id)}::uuid" if trait_id is not None
+                 else f"k.trait_id <> ALL({p(list(filtered))}::uuid[])")
+        return (f"SELECT k.trait_value_id, count(*) AS n FROM ({tokens}) AS s "  # noqa: S608
+                f"JOIN catalog.token_trait_links k ON k.token_id = s.id AND {links} GROUP BY k.trait_value_id")

@@ -45,12 +45,32 @@ SELECT k.token_id, tr.id AS trait_id, tr.name AS trait_name, v.id AS trait_value
  ORDER BY k.token_id, tr.is_meta, tr.sort_order NULLS LAST, tr.normalized_name
 """
 _COUNT_TEMPLATE = "SELECT count(*) FROM catalog.tokens t WHERE {where}"
+_ITEMS_COUNT = "SELECT items_count FROM catalog.collection_stats WHERE collection_id = $1"
 _NUMBER = (Key("length(t.token_number)", "int"), Key("t.token_number", "text"))
 _COLLECTION = (Key("t.collection_id", "uuid"),)
 _RANK = Key("t.rarity_rank", "int")
 _ID = Key("t.id", "uuid")
 _SUPPORTED_SORTS = (pb.TOKEN_SORT_TOKEN_NUMBER_ASC, pb.TOKEN_SORT_TOKEN_NUMBER_DESC, pb.TOKEN_SORT_RARITY_ASC,
                     pb.TOKEN_SORT_RARITY_DESC, pb.TOKEN_SORT_MINTED_AT_DESC, pb.TOKEN_SORT_TRANSFERRED_AT_DESC)
+
+
+# Relative cost of one filter probe (a primary-key lookup in token_trait_links) against visiting one token
+# row; the plan choice in _gather_first, checked with bench/catalog_browse.py.
+PROBE_COST = 0.5
+
+
+def _gather_first(resolved: filters.Resolved, limit: int) -> bool:
+    """Whether to start from the shortest posting list rather than walk the sort index (see list_tokens).
+
+    Walking visits about (limit + 1) / selectivity tokens, each probed once per filter; gathering visits
+    every token of the shortest posting list, probed for the other filters, then sorts the matches.
+    Estimates come from ``occurrences``; a wrong guess costs time, never correctness.
+    """
+    share = resolved.selectivity()
+    walk = (limit + 1) / max(share, 1e-9) * (1 + PROBE_COST * len(resolved.filters))
+    shortest = min(f.postings for f in resolved.filters)
+    gather = shortest * (1 + PROBE_COST * (len(resolved.filters) - 1))
+    return gather < walk
 
 
 def token_segments(sort: int, scoped: bool) -> list[Segment]:
@@ -229,19 +249,50 @@ class CatalogQueries:
         if resolved.impossible:
             return pb.ListTokensResponse(page=common_pb2.PageResponse(total_size=0))
         p = Params()
-        where = filters.token_conditions(p, collection_id=collection_id, owners=owners, resolved=resolved,
-                                 include_burned=request.include_burned, listed_only=request.listed_only,
-                                 query=query)
-        # the exact total, counted once on the first page and carried by the page token
-        total = cursor.carried if cursor is not None else int(await self._repo.fetchval(
-            _COUNT_TEMPLATE.format(where=" AND ".join(where)), *p.args))
-        rows, last_segment = await keyset_page(self._repo.fetch, select=_NFT_COLUMNS, source="catalog.tokens t",
+        scope = filters.Scope(collection_id, tuple(owners), request.include_burned, request.listed_only, query)
+        where = filters.token_conditions(p, scope, resolved)
+        source = "catalog.tokens t"
+        if resolved.filters and not owners and _gather_first(resolved, limit):
+            # few matches: intersect the filters' posting lists first, then sort just those tokens
+            p = Params()
+            source = f"({filters.matching(p, resolved.filters)}) AS f JOIN catalog.tokens t ON t.id = f.token_id"
+            where = filters.base_conditions(p, scope)
+        total = cursor.carried if cursor is not None else await self._count(scope, resolved)
+        rows, last_segment = await keyset_page(self._repo.fetch, select=_NFT_COLUMNS, source=source,
                                                where=where, params=p, segments=segments, cursor=cursor,
                                                limit=limit)
         token = ("" if last_segment is None
                  else encode_cursor(last_segment, rows[-1], segments, fingerprint, total))
         return pb.ListTokensResponse(tokens=await self._tokens(rows),
                                      page=common_pb2.PageResponse(next_page_token=token, total_size=total))
+
+    async def _count(self, scope: filters.Scope, resolved: filters.Resolved) -> int:
+        """The exact number of matching tokens, the cheapest way the request's filters allow.
+
+        A whole collection's unburned tokens are its items_count (ingestion recounts it in the transaction
+        that moves them); trait filters alone are their posting lists' intersection, less the burned
+        tokens in it (a partial index holds those); anything else is counted over the token rows.
+        """
+        p = Params()
+        if scope.whole_collection and not resolved.filters:
+            return int(await self._repo.fetchval(_ITEMS_COUNT, scope.collection_id) or 0)
+        burned_too = filters.Scope(scope.collection_id, include_burned=True)
+        if resolved.filters and (scope.whole_collection or scope == burned_too):
+            if len(resolved.filters) == 1:
+                # one trait's values: occurrences counts exactly the tokens carrying them (one value per trait)
+                matches = f"{p(resolved.filters[0].postings)}::bigint"
+            else:
+                matches = f"(SELECT count(*) FROM ({filters.matching(p, resolved.filters)}) AS f)"  # noqa: S608
+            if scope.include_burned and len(resolved.filters) == 1:
+                return resolved.filters[0].postings
+            if scope.include_burned:
+                return int(await self._repo.fetchval(f"SELECT {matches}", *p.args))
+            burned = " AND ".join(filters.token_conditions(p, burned_too, resolved))
+            statement = (f"SELECT {matches} - (SELECT count(*) FROM catalog.tokens t "  # noqa: S608
+                         f"WHERE t.burned AND {burned})")
+            return int(await self._repo.fetchval(statement, *p.args))
+        where = filters.token_conditions(p, scope, resolved)
+        return int(await self._repo.fetchval(_COUNT_TEMPLATE.format(where=" AND ".join(where)), *p.args))
 
     async def list_activities(self, request: pb.ListActivitiesRequest) -> pb.ListActivitiesResponse:
         token_id = uuid_of(request.token_id, "token_id", required=False)

@@ -27,11 +27,23 @@ MAX_OWNER_ADDRESSES = 50
 MAX_QUERY_CHARS = 200
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
+# Value filters by (name, value); range filters by name, each with the number of links it selects (its
+# posting list's length, from occurrences) so the caller can pick a plan; and the collection's item count.
 _RESOLVE = """
-SELECT tr.id AS trait_id, tr.normalized_name, v.id AS value_id, v.normalized_value
+SELECT 'value' AS kind, NULL::int AS position, tr.id AS trait_id, tr.normalized_name, v.id AS value_id,
+       v.normalized_value, v.occurrences::bigint AS postings,
+       (SELECT items_count FROM catalog.collection_stats WHERE collection_id = $1) AS items
   FROM catalog.traits tr
   LEFT JOIN catalog.trait_values v ON v.trait_id = tr.id AND v.normalized_value = ANY($3::text[])
  WHERE tr.collection_id = $1 AND tr.normalized_name = ANY($2::text[])
+UNION ALL
+SELECT 'range', r.position::int, tr.id, r.name, NULL, NULL,
+       (SELECT coalesce(sum(v.occurrences), 0) FROM catalog.trait_values v
+         WHERE v.trait_id = tr.id AND v.value_number >= coalesce(r.low, '-Infinity'::numeric)
+           AND v.value_number <= coalesce(r.high, 'Infinity'::numeric))::bigint,
+       (SELECT items_count FROM catalog.collection_stats WHERE collection_id = $1)
+  FROM unnest($4::text[], $5::numeric[], $6::numeric[]) WITH ORDINALITY AS r(name, low, high, position)
+  LEFT JOIN catalog.traits tr ON tr.collection_id = $1 AND tr.normalized_name = r.name
 """
 
 
@@ -52,18 +64,40 @@ class RangeFilter:
     high: Decimal | None
 
 
-@dataclass
-class Resolved:
-    """The filters as ids. A trait id is None when the collection lacks the trait; a value filter's id list
-    is empty when it lacks every value named. Such a filter matches no token."""
+@dataclass(frozen=True)
+class Filter:
+    """One resolved filter: tokens with one of `value_ids` of the trait, or a value_number in [low, high].
 
-    values: list[tuple[UUID | None, list[UUID]]] = field(default_factory=list)  # (trait id, accepted value ids)
-    ranges: list[tuple[UUID | None, Decimal | None, Decimal | None]] = field(default_factory=list)
+    `trait_id` is None when the collection lacks the trait, and a value filter's `value_ids` is empty when it
+    lacks every value named: such a filter matches no token. `postings` is the number of links it selects.
+    """
+
+    trait_id: UUID | None
+    value_ids: tuple[UUID, ...] | None  # None for a range filter
+    low: Decimal | None = None
+    high: Decimal | None = None
+    postings: int = 0
 
     @property
     def impossible(self) -> bool:
-        return (any(t is None or not ids for t, ids in self.values)
-                or any(t is None for t, _, _ in self.ranges))
+        return self.trait_id is None or (self.value_ids is not None and not self.value_ids)
+
+
+@dataclass
+class Resolved:
+    filters: list[Filter] = field(default_factory=list)
+    items: int = 0  # the collection's items_count
+
+    @property
+    def impossible(self) -> bool:
+        return any(f.impossible for f in self.filters)
+
+    def selectivity(self) -> float:
+        """Share of the collection's tokens expected to pass every filter (independent traits assumed)."""
+        share = 1.0
+        for f in self.filters:
+            share *= min(1.0, f.postings / max(self.items, 1))
+        return share
 
 
 def address(value: str, field_name: str) -> str:
@@ -133,23 +167,36 @@ def fingerprint(values: Sequence[ValueFilter], ranges: Sequence[RangeFilter]) ->
 
 async def resolve(fetch: Any, collection_id: UUID, values: Sequence[ValueFilter],
                   ranges: Sequence[RangeFilter]) -> Resolved:
-    """Trait and value ids of the filters, in one statement (none when there are no filters)."""
+    """Trait and value ids of the filters with their sizes, in one statement (none without filters).
+
+    Filters come back smallest first, the order their conditions are best checked in.
+    """
     resolved = Resolved()
     if not values and not ranges:
         return resolved
-    names = sorted({f.name for f in values} | {r.name for r in ranges})
+    names = sorted({f.name for f in values})
     wanted = sorted({v for f in values for v in f.values})
-    rows = await fetch(_RESOLVE, collection_id, names, wanted)
+    rows = await fetch(_RESOLVE, collection_id, names, wanted, [r.name for r in ranges], [r.low for r in ranges],
+                       [r.high for r in ranges])
     traits: dict[str, UUID] = {}
-    found: dict[tuple[str, str], UUID] = {}
+    found: dict[tuple[str, str], tuple[UUID, int]] = {}
+    range_rows: dict[int, Any] = {}
     for row in rows:
+        resolved.items = row["items"] or 0
+        if row["kind"] == "range":
+            range_rows[row["position"]] = row
+            continue
         traits[row["normalized_name"]] = row["trait_id"]
         if row["value_id"] is not None:
-            found[(row["normalized_name"], row["normalized_value"])] = row["value_id"]
+            found[(row["normalized_name"], row["normalized_value"])] = (row["value_id"], row["postings"])
     for f in values:
-        ids = sorted(found[(f.name, v)] for v in f.values if (f.name, v) in found)
-        resolved.values.append((traits.get(f.name), ids))
-    resolved.ranges = [(traits.get(r.name), r.low, r.high) for r in ranges]
+        hits = sorted(found[(f.name, v)] for v in f.values if (f.name, v) in found)
+        resolved.filters.append(Filter(traits.get(f.name), tuple(h[0] for h in hits),
+                                       postings=sum(h[1] for h in hits)))
+    for position, r in enumerate(ranges, start=1):
+        row = range_rows[position]
+        resolved.filters.append(Filter(row["trait_id"], None, r.low, r.high, postings=row["postings"]))
+    resolved.filters.sort(key=lambda f: f.postings)
     return resolved
 
 
@@ -166,48 +213,79 @@ def query_text(text: str) -> str:
     return stripped
 
 
-def value_condition(p: Any, trait_id: UUID, value_ids: Sequence[UUID]) -> str:
-    """The token has one of the values: a primary-key probe of token_trait_links (token, trait, value)."""
-    return (f"EXISTS (SELECT 1 FROM catalog.token_trait_links k WHERE k.token_id = t.id "  # noqa: S608
-            f"AND k.trait_id = {p(trait_id)}::uuid AND k.trait_value_id = ANY({p(list(value_ids))}::uuid[]))")
+def probe(p: Any, f: Filter, subject: str = "t.id") -> str:
+    """The token `subject` passes the filter: a primary-key probe of token_trait_links (token, ...).
+
+    Written as a scalar subquery, which PostgreSQL keeps as a per-row check instead of turning it into a
+    join: its estimates for "tokens having one of these value ids" are too coarse to choose joins by (they
+    picked whole-set sorts over a 50-row index walk), and which set drives is decided here instead.
+    """
+    assert f.trait_id is not None, "an impossible filter is answered without a query"
+    if f.value_ids is not None:
+        return (f"(SELECT true FROM catalog.token_trait_links k WHERE k.token_id = {subject} "  # noqa: S608
+                f"AND k.trait_value_id = ANY({p(list(f.value_ids))}::uuid[]) LIMIT 1)")
+    return (f"(SELECT true FROM catalog.token_trait_links k JOIN catalog.trait_values v "  # noqa: S608
+            f"ON v.id = k.trait_value_id WHERE k.token_id = {subject} AND k.trait_id = {p(f.trait_id)}::uuid"
+            f"{_bounds(p, f)} LIMIT 1)")
 
 
-def range_condition(p: Any, trait_id: UUID, low: Decimal | None, high: Decimal | None) -> str:
-    """The token's value of a numeric trait lies in the inclusive range (an open bound is left out)."""
-    bounds = "".join(f" AND v.value_number {op} {p(b)}::numeric" for op, b in ((">=", low), ("<=", high))
-                     if b is not None)
-    return (f"EXISTS (SELECT 1 FROM catalog.token_trait_links k JOIN catalog.trait_values v "  # noqa: S608
-            f"ON v.id = k.trait_value_id WHERE k.token_id = t.id AND k.trait_id = {p(trait_id)}::uuid{bounds})")
+def _bounds(p: Any, f: Filter) -> str:
+    return "".join(f" AND v.value_number {op} {p(b)}::numeric" for op, b in ((">=", f.low), ("<=", f.high))
+                   if b is not None)
 
 
-def base_conditions(p: Any, *, collection_id: UUID | None, owners: Sequence[str], include_burned: bool,
-                    listed_only: bool) -> list[str]:
+def posting_list(p: Any, f: Filter) -> str:
+    """The distinct tokens passing the filter, from the link table's (trait_value_id, token_id) index."""
+    assert f.trait_id is not None, "an impossible filter is answered without a query"
+    if f.value_ids is not None:
+        return (f"SELECT DISTINCT k.token_id FROM catalog.token_trait_links k "  # noqa: S608
+                f"WHERE k.trait_value_id = ANY({p(list(f.value_ids))}::uuid[])")
+    return (f"SELECT DISTINCT k.token_id FROM catalog.trait_values v JOIN catalog.token_trait_links k "  # noqa: S608
+            f"ON k.trait_value_id = v.id WHERE v.trait_id = {p(f.trait_id)}::uuid{_bounds(p, f)}")
+
+
+def matching(p: Any, chosen: Sequence[Filter]) -> str:
+    """The tokens passing every filter in `chosen`: the shortest posting list, probed for the others."""
+    driver, *rest = sorted(chosen, key=lambda f: f.postings)
+    checks = "".join(f" AND {probe(p, f, 'm.token_id')}" for f in rest)
+    return f"SELECT m.token_id FROM ({posting_list(p, driver)}) AS m WHERE TRUE{checks}"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which tokens a request is about before trait filters: a collection and/or owners, and row flags."""
+
+    collection_id: UUID | None
+    owners: tuple[str, ...] = ()
+    include_burned: bool = False
+    listed_only: bool = False
+    query: str = ""
+
+    @property
+    def whole_collection(self) -> bool:
+        """Exactly the collection's unburned tokens (its items_count)."""
+        return self.collection_id is not None and not (self.owners or self.include_burned or self.listed_only
+                                                       or self.query)
+
+
+def base_conditions(p: Any, scope: Scope) -> list[str]:
     """Filters on the token row itself (and its listings), shared by ListTokens and the facet counts."""
     where = []
-    if collection_id is not None:
-        where.append(f"t.collection_id = {p(collection_id)}::uuid")
-    if len(owners) == 1:
-        where.append(f"t.owner_address = {p(owners[0])}::text")
-    elif owners:
-        where.append(f"t.owner_address = ANY({p(list(owners))}::text[])")
-    if not include_burned:
+    if scope.collection_id is not None:
+        where.append(f"t.collection_id = {p(scope.collection_id)}::uuid")
+    if len(scope.owners) == 1:
+        where.append(f"t.owner_address = {p(scope.owners[0])}::text")
+    elif scope.owners:
+        where.append(f"t.owner_address = ANY({p(list(scope.owners))}::text[])")
+    if not scope.include_burned:
         where.append("NOT t.burned")
-    if listed_only:
+    if scope.listed_only:
         where.append("EXISTS (SELECT 1 FROM catalog.listings l WHERE l.token_id = t.id AND l.is_active)")
+    if scope.query:
+        where.append(f"(t.token_number = {p(scope.query)}::text OR t.name ILIKE {p(like_pattern(scope.query))}::text)")
     return where
 
 
-def token_conditions(p: Any, *, collection_id: UUID | None, owners: Sequence[str], resolved: Resolved,
-                     include_burned: bool, listed_only: bool, query: str) -> list[str]:
+def token_conditions(p: Any, scope: Scope, resolved: Resolved) -> list[str]:
     """Every WHERE fragment of a ListTokens request, values bound through `p`."""
-    where = base_conditions(p, collection_id=collection_id, owners=owners, include_burned=include_burned,
-                            listed_only=listed_only)
-    if query:
-        where.append(f"(t.token_number = {p(query)}::text OR t.name ILIKE {p(like_pattern(query))}::text)")
-    for trait_id, ids in resolved.values:
-        assert trait_id is not None, "an impossible filter is answered without a query"
-        where.append(value_condition(p, trait_id, ids))
-    for trait_id, low, high in resolved.ranges:
-        assert trait_id is not None, "an impossible filter is answered without a query"
-        where.append(range_condition(p, trait_id, low, high))
-    return where
+    return base_conditions(p, scope) + [probe(p, f) for f in resolved.filters]
