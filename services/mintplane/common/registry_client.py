@@ -80,7 +80,11 @@ class ChainNotFound(Exception):
 
 
 class RegistryUnavailable(Exception):
-    pass
+    """The registry did not answer the call; ``code`` is the gRPC status it failed with."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class RegistryClient(Protocol):
@@ -100,7 +104,7 @@ class GrpcRegistryClient:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise ChainNotFound(f"chain {caip2} is not in the chain registry") from None
-            raise RegistryUnavailable(f"chain registry: {exc.code().name}: {exc.details() or ''}") from None
+            raise RegistryUnavailable(f"chain registry: {exc.code().name}: {exc.details() or ''}", exc.code()) from None
         return config_from_proto(response)
 
 

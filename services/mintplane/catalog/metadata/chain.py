@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiohttp
+import grpc
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 
@@ -114,6 +115,8 @@ class ChainReader:
         except ChainNotFound:
             raise TransientFailure(f"chain {chain} is not in the chain registry") from None
         except RegistryUnavailable as exc:
+            if exc.code == grpc.StatusCode.INVALID_ARGUMENT:  # the chain id itself is refused: retrying cannot help
+                raise PermanentFailure(f"chain id {chain[:40]!r} is not valid for the chain registry") from None
             raise TransientFailure(f"chain registry unavailable ({str(exc)[:80]})") from None
         self._configs[chain] = (now, config)
         return config
