@@ -79,3 +79,9 @@ def test_oversized_documents_are_stored_reduced() -> None:
     meta = extract(huge, RULES)
     assert meta.document.get("_truncated") is True and "blob" not in meta.document
     assert meta.name == "Big" and meta.document["name"] == "Big"
+
+
+def test_inline_svg_image_data_becomes_a_data_url() -> None:
+    meta = extract({"name": "On chain", "image_data": "<svg xmlns='http://www.w3.org/2000/svg'/>"}, RULES)
+    assert meta.image_url is not None and meta.image_url.startswith("data:image/svg+xml;base64,")
+    assert extract({"image_data": "<script>alert(1)</script>"}, RULES).image_url is None

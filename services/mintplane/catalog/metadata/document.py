@@ -7,16 +7,17 @@ allowed level: what remains after ``max_depth`` passes is nesting deeper than al
 million nested arrays costs ``max_depth`` linear passes, then is refused). The element count is bounded by
 counting separators. Only then does orjson parse (itself Rust, with its own recursion limit).
 
-Kept: ``name``, ``description``, ``image`` (or ``image_url``), ``animation_url``, ``external_url`` (or
-``external_link``), each a string capped in length; media URLs go through :func:`uris.display_url`
-(ipfs/ar through a gateway, ``javascript:`` and friends dropped). ``attributes`` (or ``traits``) stay raw,
-in whatever shape, for trait normalisation. The stored ``metadata`` is the document itself when it serialises within
-``max_stored_bytes``, else only the kept fields; NUL characters, which PostgreSQL's jsonb refuses, are
-stripped from every string.
+Kept: ``name``, ``description``, ``image`` (or ``image_url``, or inline SVG ``image_data`` as a data:
+URL), ``animation_url``, ``external_url`` (or ``external_link``), each a string capped in length; media
+URLs go through :func:`uris.display_url` (ipfs/ar through a gateway, ``javascript:`` and friends
+dropped). ``attributes`` (or ``traits``) stay raw, in whatever shape, for trait normalisation. The stored
+``metadata`` is the document itself when it serialises within ``MAX_STORED_BYTES``, else only the kept
+fields; NUL characters, which PostgreSQL's jsonb refuses, are stripped from every string.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 MAX_NAME = 512
 MAX_DESCRIPTION = 20_000
 MAX_URL = 2048
+MAX_SVG = 48 * 1024  # stays under display_url's 64 KiB data: limit once base64-encoded
 MAX_STORED_BYTES = 256 * 1024
 
 
@@ -99,7 +101,7 @@ def extract(data: dict[str, Any], rules: UriRules) -> Metadata:
     meta = Metadata(
         name=_text(clean.get("name"), MAX_NAME),
         description=_text(clean.get("description"), MAX_DESCRIPTION),
-        image_url=display_url(clean.get("image", clean.get("image_url")), rules, MAX_URL),
+        image_url=display_url(clean.get("image", clean.get("image_url")), rules, MAX_URL) or _svg(clean),
         animation_url=display_url(clean.get("animation_url"), rules, MAX_URL),
         external_url=_external(clean.get("external_url", clean.get("external_link")), rules),
         attributes=attributes,
@@ -125,6 +127,14 @@ def _text(value: Any, limit: int) -> str | None:
         return None
     value = value.strip()
     return value[:limit] or None
+
+
+def _svg(document: dict[str, Any]) -> str | None:
+    """OpenSea's ``image_data`` (inline SVG) as a data: URL, when there is no image URL."""
+    svg = document.get("image_data")
+    if not isinstance(svg, str) or not svg.lstrip().startswith("<svg") or len(svg) > MAX_SVG:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def _external(value: Any, rules: UriRules) -> str | None:

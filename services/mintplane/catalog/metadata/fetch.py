@@ -158,6 +158,7 @@ class Fetcher:
         self.rules = rules
         self.limits = limits
         self._hosts = HostSlots(limits.per_host)
+        self._all = asyncio.Semaphore(limits.concurrency)  # = the connector's limit, so it never queues inside
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -186,7 +187,7 @@ class Fetcher:
                 raise PermanentFailure("URL is malformed (bad port or host)") from None
             self._vet_literal(host, port)  # first, so a refused address is named as such whatever the scheme
             check_http_url(url, self.rules)
-            async with self._hosts.slot(host):
+            async with self._hosts.slot(host), self._all:  # waiting for a slot is not the document's time
                 try:
                     async with asyncio.timeout(self.limits.total_timeout):
                         outcome = await self._request(url, host)
