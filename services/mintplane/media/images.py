@@ -351,12 +351,21 @@ def validate_image(data: bytes, claimed_type: str, limits: Limits) -> CheckedIma
     return CheckedImage(data=encoded, content_type=actual, width=width, height=height, frames=frames)
 
 
-def thumbnail_webp(data: bytes, content_type: str, size: int, quality: int) -> tuple[bytes, int, int]:
-    """A WebP of the first frame whose longest side is `size` (never upscaled); from already-checked bytes."""
+def first_frame(data: bytes, content_type: str) -> Image.Image:
+    """The first frame of already-checked bytes, decoded once for every thumbnail made from it."""
     with _open(data, content_type) as image:
         image.seek(0)
-        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-        frame.thumbnail((size, size), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        frame.save(out, "WEBP", quality=quality, method=4)
-        return out.getvalue(), frame.width, frame.height
+        return image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+
+
+def thumbnail_from(frame: Image.Image, size: int, quality: int) -> tuple[bytes, int, int]:
+    """A WebP whose longest side is `size` (never upscaled)."""
+    small = frame.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, "WEBP", quality=quality, method=4)
+    return out.getvalue(), small.width, small.height
+
+
+def thumbnail_webp(data: bytes, content_type: str, size: int, quality: int) -> tuple[bytes, int, int]:
+    return thumbnail_from(first_frame(data, content_type), size, quality)

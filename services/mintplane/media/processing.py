@@ -79,12 +79,13 @@ class JobRunner:
                                       where={"status": {"$in": [pb.UPLOAD_STATUS_UPLOADED,
                                                                  pb.UPLOAD_STATUS_PROCESSING]}})
         operations = job["operations"]
+        cache: dict[str, Any] = {}  # the content and its decoded first frame, read once per run
         for index, operation in enumerate(operations):
             if operation["status"] in messages.FINISHED:
                 continue  # done before a crash or before storing (validate, strip)
             await self._set_op(job, index, {"status": pb.JOB_STATUS_RUNNING})
             try:
-                variant = await self._operate(operation, upload)
+                variant = await self._operate(operation, upload, cache)
             except IpfsError as exc:  # transient: back to the queue; attempts are counted by claim_job
                 await self._set_op(job, index, {"status": pb.JOB_STATUS_QUEUED, "error": exc.message})
                 delay = min(2.0 ** job.get("attempts", 1), self.settings.job_retry_max_seconds)
@@ -126,23 +127,25 @@ class JobRunner:
             await self.repo.update_upload(job["file_id"], {"status": pb.UPLOAD_STATUS_FAILED, "error": error},
                                           where={"status": {"$ne": pb.UPLOAD_STATUS_DELETED}})
 
-    async def _operate(self, operation: Doc, upload: Doc) -> str | None:
+    async def _operate(self, operation: Doc, upload: Doc, cache: dict[str, Any]) -> str | None:
         kind = operation["type"]
         if kind == pb.OPERATION_TYPE_PIN_IPFS:
-            await self._pin(upload)
+            await self._pin(upload, cache)
             return None
         if kind == pb.OPERATION_TYPE_THUMBNAIL:
-            return await self._thumbnail(upload, int(operation["params"]["size"]))
+            return await self._thumbnail(upload, int(operation["params"]["size"]), cache)
         raise DomainError(f"operation {pb.OperationType.Name(kind)} is not supported")
 
-    async def _content(self, upload: Doc) -> bytes:
-        data = await self.repo.read_blob(upload["cid"])
+    async def _content(self, upload: Doc, cache: dict[str, Any]) -> bytes:
+        if "content" not in cache:
+            cache["content"] = await self.repo.read_blob(upload["cid"])
+        data: bytes | None = cache["content"]
         if data is None:
             raise DomainError("the upload's stored content is missing")
         return data
 
-    async def _pin(self, upload: Doc) -> None:
-        data = await self._content(upload)
+    async def _pin(self, upload: Doc, cache: dict[str, Any]) -> None:
+        data = await self._content(upload, cache)
         node_cid = await self.ipfs.add(data, pin=True)
         if node_cid != upload["cid"]:
             await self.ipfs.unpin(node_cid)
@@ -150,11 +153,13 @@ class JobRunner:
                               "its importer settings differ (CIDv1, raw leaves, 256 KiB chunks, 174 links)")
         await self.repo.update_upload(upload["_id"], {"pinned": True, "pinned_at": now()})
 
-    async def _thumbnail(self, upload: Doc, size: int) -> str:
+    async def _thumbnail(self, upload: Doc, size: int, cache: dict[str, Any]) -> str:
         name = f"thumb_{size}"
-        data = await self._content(upload)
+        if "frame" not in cache:
+            data = await self._content(upload, cache)
+            cache["frame"] = await asyncio.to_thread(images.first_frame, data, upload["file_type"])
         webp, width, height = await asyncio.to_thread(
-            images.thumbnail_webp, data, upload["file_type"], size, self.settings.thumbnail_quality
+            images.thumbnail_from, cache["frame"], size, self.settings.thumbnail_quality
         )
         cid = await asyncio.to_thread(cids.compute, webp)
         await self.repo.put_blob(cid, webp, "image/webp")

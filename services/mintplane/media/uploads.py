@@ -175,6 +175,9 @@ class Uploads:
             raise InvalidArgument(f"offset {first.offset} does not follow the {start} bytes received; "
                                   f"resume at {start}")
         end = start
+        # A stream that carries the whole file keeps it in memory too (completion needs it all in memory
+        # anyway), so completing it does not read the staged copy back.
+        whole = bytearray() if start == 0 else None
 
         async def pieces() -> AsyncIterator[bytes]:
             nonlocal end
@@ -189,6 +192,8 @@ class Uploads:
                 if end + len(message.data) > doc["size_bytes"]:
                     raise InvalidArgument(f"the stream carries more than the declared {doc['size_bytes']} bytes")
                 end += len(message.data)
+                if whole is not None:
+                    whole.extend(message.data)
                 yield message.data
                 message = await anext(aiter(requests), None)
             if cancelled():  # not a finished stream: drop the segment (write_segment aborts it)
@@ -211,10 +216,10 @@ class Uploads:
             raise Aborted("another stream wrote this part of the upload; read GetUpload and resume")
         if end < doc["size_bytes"]:
             return moved
-        return await self._complete(moved)
+        return await self._complete(moved, bytes(whole) if whole is not None else None)
 
-    async def _complete(self, doc: Doc) -> Doc:
-        data = await self.repo.read_staged(doc.get("segments", []))
+    async def _complete(self, doc: Doc, received: bytes | None) -> Doc:
+        data = received if received is not None else await self.repo.read_staged(doc.get("segments", []))
         try:
             if data is None or len(data) != doc["size_bytes"]:
                 raise DataLoss(f"the stored parts of the upload do not add up to the declared {doc['size_bytes']} "
