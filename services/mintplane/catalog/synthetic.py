@@ -69,6 +69,11 @@ async def write_traits(conn: Connection, collection_id: UUID,
            RETURNING id, normalized_name""",
         collection_id, [names[k][0] for k in ordered], ordered, [names[k][1] for k in ordered])
     trait_ids = {r["normalized_name"]: r["id"] for r in trait_rows}
+    carriers = Counter(normalize_text(name) for assigned in traits.values() for name in assigned)
+    await conn.execute(  # tokens lacking a trait carry its "null" value, as the rarity recompute counts it
+        """UPDATE catalog.traits t SET null_occurrences = n.missing
+             FROM unnest($1::uuid[], $2::int[]) AS n(id, missing) WHERE t.id = n.id""",
+        [trait_ids[k] for k in ordered], [len(traits) - carriers[k] for k in ordered])
     value_keys = sorted(counts)
     value_rows = await conn.fetch(
         """INSERT INTO catalog.trait_values (trait_id, value_string, value_number, normalized_value, occurrences)

@@ -25,6 +25,7 @@ MAX_TRAIT_FILTERS = 20
 MAX_FILTER_VALUES = 100
 MAX_OWNER_ADDRESSES = 50
 MAX_QUERY_CHARS = 200
+MAX_BOUND_EXPONENT = 1000
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 # Value filters by (name, value); range filters by name, each with the number of links it selects (its
@@ -125,6 +126,8 @@ def _bound(text: str, where: str) -> Decimal | None:
         raise InvalidArgument(f"{where} must be a decimal number, got {text[:50]!r}") from None
     if not number.is_finite():
         raise InvalidArgument(f"{where} must be a finite decimal number")
+    if number and abs(number.adjusted()) > MAX_BOUND_EXPONENT:  # PostgreSQL's numeric could not hold it
+        raise InvalidArgument(f"{where} is out of range (at most 1e{MAX_BOUND_EXPONENT} in magnitude)")
     return number
 
 
