@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -150,3 +151,18 @@ async def test_on_change_hears_committed_batches_and_its_failure_is_contained() 
 def test_source_labels() -> None:
     assert [source_of(u) for u in ("data:,{}", "ipfs://x", "ar://x", "https://x", "http://x", "ftp://x", None)] == [
         "data", "ipfs", "arweave", "https", "http", "other", "none"]
+
+
+async def test_a_batch_never_outlives_half_its_lease() -> None:
+    class Stuck(FakeFetcher):
+        async def fetch(self, url: str) -> Fetched:
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+    token = _claimed()
+    store = FakeStore([token])
+    worker = MetadataWorker(store, FakeReader({"1": "https://slow.example/1"}), Stuck({}),  # type: ignore[arg-type]
+                            rules=RULES, lease_seconds=0.2, retry=RetryPolicy(max_attempts=1))
+    assert await asyncio.wait_for(worker.run_once(), 5) == 1
+    assert store.saved[0].status == "failed"
+    assert store.saved[0].error == "not fetched within the batch's time (its host is slow or busy)"

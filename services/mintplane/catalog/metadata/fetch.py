@@ -178,7 +178,12 @@ class Fetcher:
             self._session = None
 
     async def fetch(self, url: str) -> Fetched:
-        """The document at ``url`` (http(s)), redirects followed by hand; raises a MetadataFailure."""
+        """The document at ``url`` (http(s)), redirects followed by hand; raises a MetadataFailure.
+
+        ``total_timeout`` covers all hops together, counted from the moment the first one had its slots.
+        """
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
         for _hop in range(self.limits.max_redirects + 1):
             try:
                 parts = urlsplit(url)
@@ -188,8 +193,10 @@ class Fetcher:
             self._vet_literal(host, port)  # first, so a refused address is named as such whatever the scheme
             check_http_url(url, self.rules)
             async with self._hosts.slot(host), self._all:  # waiting for a slot is not the document's time
+                if deadline is None:
+                    deadline = loop.time() + self.limits.total_timeout
                 try:
-                    async with asyncio.timeout(self.limits.total_timeout):
+                    async with asyncio.timeout_at(deadline):
                         outcome = await self._request(url, host)
                 except TimeoutError:
                     raise TransientFailure(f"{host} timed out after {self.limits.total_timeout:g} s") from None

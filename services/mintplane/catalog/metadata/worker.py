@@ -29,7 +29,7 @@ from prometheus_client import Counter, Histogram
 
 from mintplane.catalog.metadata.chain import ChainReader, UriRead
 from mintplane.catalog.metadata.document import JsonLimits, Metadata, extract, parse_json
-from mintplane.catalog.metadata.failures import MetadataFailure
+from mintplane.catalog.metadata.failures import MetadataFailure, TransientFailure
 from mintplane.catalog.metadata.fetch import Fetcher, FetchLimits
 from mintplane.catalog.metadata.store import Claimed, MetadataStore, Outcome, Saved
 from mintplane.catalog.metadata.uris import InlineDocument, UriRules, document_target
@@ -151,7 +151,9 @@ class MetadataWorker:
         mark = _stage("claim", started)
         uris = await self._read_uris(claimed)
         mark = _stage("uris", mark)
-        outcomes = await asyncio.gather(*(self._process(token, uris[token.id]) for token in claimed))
+        # Half the lease: a batch saves well before another worker may claim its tokens again.
+        budget = asyncio.get_running_loop().time() + self._lease / 2
+        outcomes = await asyncio.gather(*(self._process(token, uris[token.id], budget) for token in claimed))
         mark = _stage("documents", mark)
         traits: dict[UUID, list[NormalizedTrait]] = {}
         for outcome in outcomes:
@@ -207,13 +209,17 @@ class MetadataWorker:
                 URI_READS.labels("failed" if isinstance(result, MetadataFailure) else "ok").inc()
         return uris
 
-    async def _process(self, token: Claimed, uri: str | MetadataFailure) -> Outcome:
+    async def _process(self, token: Claimed, uri: str | MetadataFailure, budget: float) -> Outcome:
         if isinstance(uri, MetadataFailure):
             return self._failure(token, None, uri)
         source = source_of(uri)
         started = time.monotonic()
         try:
-            metadata = await self._document(token, uri)
+            try:
+                async with asyncio.timeout_at(budget):
+                    metadata = await self._document(token, uri)
+            except TimeoutError:
+                raise TransientFailure("not fetched within the batch's time (its host is slow or busy)") from None
         except MetadataFailure as failure:
             outcome = self._failure(token, uri, failure)
         else:
