@@ -31,6 +31,7 @@ import events as ev
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.catalog.v1 import catalog_pb2_grpc
 from mintplane.api.common.v1 import common_pb2
+from mintplane.catalog import rarity
 from mintplane.catalog.repository import CatalogRepository
 from mintplane.catalog.server import NEEDS, build_server
 from mintplane.catalog.synthetic import ranks_with_ties, set_ranks, write_traits
@@ -512,3 +513,28 @@ async def test_bad_requests_get_clear_invalid_argument_errors(api: Api, world: W
     assert code == grpc.StatusCode.FAILED_PRECONDITION and "creator address" in details
     missing = await _code(api.stub.ListTraits(pb.ListTraitsRequest(collection_id=str(uuid.uuid4()))))
     assert missing[0] == grpc.StatusCode.NOT_FOUND
+
+
+async def test_token_detail_explains_its_rarity_score(api: Api, world: World) -> None:
+    # rank the collection the way the rarity worker does once metadata is in
+    await api.pg.execute("UPDATE catalog.tokens SET metadata_status = 'ok' WHERE collection_id = $1",
+                         uuid.UUID(world.collection_id))
+    async with api.pg.acquire() as conn:
+        await rarity.recompute(conn, uuid.UUID(world.collection_id))
+    for tok in [world.tokens[n] for n in (1, 2, 3, 13)]:
+        got = (await api.stub.GetToken(pb.GetTokenRequest(id=str(tok.id)))).token
+        lines = {line.trait_name: line for line in got.rarity_explanation}
+        if tok.burned:
+            assert got.rarity_rank == 0 and not any(line.missing for line in got.rarity_explanation)
+            continue
+        assert got.rarity_rank >= 1
+        assert sum(Decimal(line.rarity_score) for line in got.rarity_explanation if line.counted) == Decimal(
+            got.rarity_score)
+        assert {n for n, line in lines.items() if line.counted and not line.meta} == {"Background", "Eyes", "Hat"}
+        assert lines["Hat"].missing == ("Hat" not in tok.traits)
+        assert not lines["Level"].counted and lines["Level"].value_number == format(tok.traits["Level"], "f")
+        assert [line.meta for line in got.rarity_explanation].count(True) == 1
+    listed = await api.stub.ListTokens(pb.ListTokensRequest(collection_id=world.collection_id,
+                                                            sort=pb.TOKEN_SORT_RARITY_ASC))
+    ranks = [t.rarity_rank for t in listed.tokens]
+    assert ranks == sorted(ranks) and not listed.tokens[0].rarity_explanation, "lists carry no explanation"

@@ -212,6 +212,8 @@ class CatalogQueries:
         if not rows:
             raise NotFound(f"token {label} not found")
         (token,) = await self._tokens(rows)
+        explained = await self._repo.rarity_explanation([rows[0]["id"]])
+        token.rarity_explanation.extend(views.explained_trait(line) for line in explained.get(rows[0]["id"], []))
         return pb.GetTokenResponse(token=token)
 
     async def batch_get_tokens(self, request: pb.BatchGetTokensRequest) -> pb.BatchGetTokensResponse:

@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from mintplane.catalog import ingestion_sql as sql
+from mintplane.catalog import rarity
 from mintplane.catalog.ingest import Event, EventState, decide, group
 from mintplane.catalog.metadata import store as metadata_store
 
@@ -211,6 +212,10 @@ class CatalogRepository:
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         return await self._pool.fetchval(query, *args)
+
+    async def rarity_explanation(self, token_ids: Sequence[UUID]) -> dict[UUID, list[rarity.ExplainedTrait]]:
+        """Why each token scores what it does (one statement, :func:`mintplane.catalog.rarity.explain`)."""
+        return await rarity.explain(self._pool, token_ids)
 
 
 def _activity_columns(

@@ -127,6 +127,17 @@ def token(row: Row, traits: Sequence[Row] = ()) -> pb.Token:
     return message
 
 
+def explained_trait(line: Any) -> pb.TokenTrait:
+    """One line of a rarity explanation (:class:`mintplane.catalog.rarity.ExplainedTrait`)."""
+    return pb.TokenTrait(
+        trait_id=str(line.trait_id), trait_name=line.trait_name,
+        trait_value_id=str(line.trait_value_id) if line.trait_value_id is not None else "",
+        value=line.value or "", display_type=line.display_type or "", occurrences=line.occurrences,
+        rarity_score=decimal_text(line.contribution), value_number=decimal_text(line.value_number),
+        missing=line.missing, meta=line.meta, counted=line.counted,
+    )
+
+
 def activity(row: Row) -> pb.Activity:
     message = pb.Activity(
         id=str(row["id"]), token_id=str(row["token_id"]),
