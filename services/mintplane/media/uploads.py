@@ -57,6 +57,13 @@ def rules(settings: MediaSettings) -> dict[int, Rule]:
     }
 
 
+def _uuid(field: str, value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidArgument(f"{field} must be a UUID") from None
+
+
 def _purpose_name(purpose: int) -> str:
     return pb.MediaPurpose.Name(pb.MediaPurpose.ValueType(purpose))
 
@@ -288,11 +295,7 @@ class Uploads:
     # --- reading and deleting ----------------------------------------------------------------------------
 
     async def _get(self, file_id: str) -> Doc:
-        try:
-            uuid.UUID(file_id)
-        except ValueError:
-            raise InvalidArgument("file_id must be a UUID") from None
-        doc = await self.repo.get_upload(file_id)
+        doc = await self.repo.get_upload(_uuid("file_id", file_id))
         if doc is None:
             raise NotFound(f"upload {file_id} does not exist")
         return doc
@@ -339,11 +342,7 @@ class Uploads:
         return await self.repo.list_jobs(file_id)
 
     async def job(self, job_id: str) -> Doc:
-        try:
-            uuid.UUID(job_id)
-        except ValueError:
-            raise InvalidArgument("job_id must be a UUID") from None
-        doc = await self.repo.get_job(job_id)
+        doc = await self.repo.get_job(_uuid("job_id", job_id))
         if doc is None:
             raise NotFound(f"processing job {job_id} does not exist")
         return doc
