@@ -87,6 +87,17 @@ def test_local_cids_equal_kubo_cli_with_its_own_defaults(tmp_path: Path, content
         assert result.stdout.strip() == cid.compute(data), name
 
 
+@pytest.mark.parametrize("name", list(SIZES))
+async def test_every_size_class_is_pinned_under_the_local_cid(name: str, contents: dict[str, bytes],
+                                                              node: IpfsClient) -> None:
+    data = contents[name]
+    pinned = await node.add(data, pin=True)
+    try:
+        assert pinned == cid.compute(data) and await node.is_pinned(pinned)
+    finally:
+        await node.unpin(pinned)
+
+
 async def test_pinned_content_reads_back_and_unpins(node: IpfsClient) -> None:
     data = os.urandom(3 * cid.CHUNK_SIZE + 5)
     pinned = await node.add(data, pin=True)

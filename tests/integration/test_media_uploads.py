@@ -205,6 +205,21 @@ async def test_a_streamed_upload_resumes_after_a_broken_stream(env: Env) -> None
     await env.media.ipfs.unpin(ready.ipfs_cid)
 
 
+async def test_an_image_over_174_chunks_is_pinned_under_the_cid_kubo_computes(env: Env) -> None:
+    data = _png(3950, 3950, noise=True)  # random pixels do not compress: ~46.8 MB, a two-level DAG
+    assert len(data) > cid.MAX_LINKS * cid.CHUNK_SIZE
+    created = (await env.stub.CreateUpload(pb.CreateUploadRequest(
+        user_id=env.user, file_name="huge.png", file_type="image/png", size_bytes=len(data), purpose=TOKEN))).upload
+    await _stream(env, created.file_id, data, chunk=env.media.settings.max_chunk_bytes)
+    ready = await env.wait_finished(created.file_id, timeout=120)
+    assert ready.status == pb.UPLOAD_STATUS_READY, ready.error  # the runner cross-checked kubo's CID
+    stored = await env.media.repo.read_blob(ready.ipfs_cid)
+    assert stored is not None and len(stored) > cid.MAX_LINKS * cid.CHUNK_SIZE
+    assert ready.ipfs_cid == cid.compute(stored) == await env.media.ipfs.add(stored, only_hash=True)
+    assert ready.ipfs_cid.startswith("bafybei") and await env.media.ipfs.is_pinned(ready.ipfs_cid)
+    await env.media.ipfs.unpin(ready.ipfs_cid)
+
+
 async def test_the_same_bytes_are_stored_once_and_deleted_with_their_last_upload(env: Env) -> None:
     data = _png(600, 400)
     first = await env.wait_finished((await _small(env, data)).upload.file_id)
