@@ -314,6 +314,29 @@ async def test_size_limits_hold_at_create_in_one_call_and_in_the_stream(env: Env
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "not allowed" in message
 
 
+async def test_an_upload_whose_completion_was_interrupted_finishes_on_an_empty_message(env: Env) -> None:
+    data = _png(80, 60)
+    created = (await env.stub.CreateUpload(pb.CreateUploadRequest(
+        user_id=env.user, file_name="a.png", file_type="image/png", size_bytes=len(data), purpose=TOKEN))).upload
+    # All bytes committed, then the service died before checking them (simulated: the segment and the
+    # counter are written the way receive() writes them, and completion never runs).
+    segment = f"{created.file_id}/{0:015d}-crashed0"
+
+    async def once() -> AsyncIterator[bytes]:
+        yield data
+
+    await env.media.repo.write_segment(created.file_id, segment, 0, once())
+    await env.media.repo.update_upload(created.file_id, {"bytes_received": len(data),
+                                                         "status": pb.UPLOAD_STATUS_UPLOADING},
+                                       push={"segments": segment})
+    finished = (await env.stub.UploadChunk(iter([pb.UploadChunkRequest(file_id=created.file_id,
+                                                                       offset=len(data))]))).upload
+    assert finished.status in (pb.UPLOAD_STATUS_UPLOADED, pb.UPLOAD_STATUS_PROCESSING) and await env.staged() == 0
+    ready = await env.wait_finished(created.file_id)
+    assert ready.status == pb.UPLOAD_STATUS_READY
+    await env.media.ipfs.unpin(ready.ipfs_cid)
+
+
 async def test_a_wrong_sha256_is_data_loss(env: Env) -> None:
     data = _png(50, 50)
     created = (await env.stub.CreateUpload(pb.CreateUploadRequest(

@@ -178,6 +178,10 @@ class Uploads:
             raise FailedPrecondition(f"upload {doc['_id']} is {pb.UploadStatus.Name(doc['status'])}; "
                                      "it takes no more bytes")
         start = doc["bytes_received"]
+        if start == doc["size_bytes"] and first.offset == start and not first.data:
+            # Every byte was committed but the service stopped before checking them: an empty message at the
+            # end offset finishes the upload.
+            return await self._complete(doc, None)
         if first.offset != start:
             raise InvalidArgument(f"offset {first.offset} does not follow the {start} bytes received; "
                                   f"resume at {start}")

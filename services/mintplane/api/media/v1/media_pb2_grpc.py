@@ -107,7 +107,9 @@ class MediaServiceServicer:
     def UploadChunk(self, request_iterator, context):
         """Streams the bytes of an upload created by CreateUpload. Every message names the upload and the byte
         offset of its data; a stream may resume at GetUpload's bytes_received. When the declared size has been
-        received the server verifies it, marks the upload UPLOADED and queues its processing job.
+        received the server verifies it, marks the upload UPLOADED and queues its processing job. If GetUpload
+        shows every byte received but the upload still UPLOADING (the server stopped before verifying), a stream
+        of one empty message at offset size_bytes finishes it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -50,7 +50,9 @@ class MediaServiceStub:
     UploadChunk: _grpc.StreamUnaryMultiCallable[_media_pb2.UploadChunkRequest, _media_pb2.UploadChunkResponse]
     """Streams the bytes of an upload created by CreateUpload. Every message names the upload and the byte
     offset of its data; a stream may resume at GetUpload's bytes_received. When the declared size has been
-    received the server verifies it, marks the upload UPLOADED and queues its processing job.
+    received the server verifies it, marks the upload UPLOADED and queues its processing job. If GetUpload
+    shows every byte received but the upload still UPLOADING (the server stopped before verifying), a stream
+    of one empty message at offset size_bytes finishes it.
     """
     UploadMedia: _grpc.UnaryUnaryMultiCallable[_media_pb2.UploadMediaRequest, _media_pb2.UploadMediaResponse]
     """Uploads a small file in one call (CreateUpload + UploadChunk in one)."""
@@ -84,7 +86,9 @@ class MediaServiceAsyncStub(MediaServiceStub):
     UploadChunk: _aio.StreamUnaryMultiCallable[_media_pb2.UploadChunkRequest, _media_pb2.UploadChunkResponse]  # type: ignore[assignment]
     """Streams the bytes of an upload created by CreateUpload. Every message names the upload and the byte
     offset of its data; a stream may resume at GetUpload's bytes_received. When the declared size has been
-    received the server verifies it, marks the upload UPLOADED and queues its processing job.
+    received the server verifies it, marks the upload UPLOADED and queues its processing job. If GetUpload
+    shows every byte received but the upload still UPLOADING (the server stopped before verifying), a stream
+    of one empty message at offset size_bytes finishes it.
     """
     UploadMedia: _aio.UnaryUnaryMultiCallable[_media_pb2.UploadMediaRequest, _media_pb2.UploadMediaResponse]  # type: ignore[assignment]
     """Uploads a small file in one call (CreateUpload + UploadChunk in one)."""
@@ -127,7 +131,9 @@ class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_media_pb2.UploadChunkResponse, _abc.Awaitable[_media_pb2.UploadChunkResponse]]:
         """Streams the bytes of an upload created by CreateUpload. Every message names the upload and the byte
         offset of its data; a stream may resume at GetUpload's bytes_received. When the declared size has been
-        received the server verifies it, marks the upload UPLOADED and queues its processing job.
+        received the server verifies it, marks the upload UPLOADED and queues its processing job. If GetUpload
+        shows every byte received but the upload still UPLOADING (the server stopped before verifying), a stream
+        of one empty message at offset size_bytes finishes it.
         """
 
     @_abc_1.abstractmethod
