@@ -48,7 +48,7 @@ async def explain_score(conn: Connection, collection_id: UUID, token: UUID) -> s
         await lock_collection(conn, collection_id)
         await conn.execute(NO_JIT)
         await conn.execute(rarity_sql.WORK_MEM)
-        changed, _ = normalize_attributes({"Trait B": "another value nobody has"})
+        changed, _ = normalize_attributes({"Trait B": f"another value nobody has {time.time_ns()}"})
         await replace_token_traits(conn, collection_id, {token: changed})
         meta = await conn.fetchval(rarity_sql.ENSURE_META_TRAIT, collection_id)
         await conn.execute(rarity_sql.SET_TRAIT_COUNTS, collection_id, meta)
@@ -75,9 +75,10 @@ async def main(args: argparse.Namespace) -> None:
             report("first full recompute", await recompute(conn, collection_id))
             await conn.execute("VACUUM ANALYZE catalog.token_trait_links")
             report("recompute, nothing changed", await recompute(conn, collection_id))
-            token = await conn.fetchval("SELECT id FROM catalog.tokens WHERE collection_id = $1 ORDER BY id LIMIT 1",
-                                        collection_id)
-            changed, _ = normalize_attributes({"Trait A": "a value nobody else has", "Aura": "Glowing"})
+            token = await conn.fetchval(
+                "SELECT id FROM catalog.tokens WHERE collection_id = $1 ORDER BY random() LIMIT 1", collection_id)
+            # a random token (a --collection rerun must change something) gets values no other token has
+            changed, _ = normalize_attributes({"Trait A": f"unique {time.time_ns()}", "Aura": "Glowing"})
             write = time.perf_counter()
             async with conn.transaction():
                 await replace_token_traits(conn, collection_id, {token: changed})

@@ -27,8 +27,10 @@ SELECT id, token_number FROM catalog.tokens
 """
 
 # The scoring statement hashes and sorts every link and token of the collection once; in the default 4 MB
-# those spill to disk. For the recompute's transaction only.
-WORK_MEM = "SET LOCAL work_mem = '256MB'"
+# those spill to disk. CTE row estimates are far off (40,000 values guessed for a few hundred), which makes
+# the planner sort a million links for a merge join where hashing a few hundred values is the obvious plan.
+# For the recompute's transaction only.
+WORK_MEM = "SET LOCAL work_mem = '256MB'; SET LOCAL enable_mergejoin = off"
 
 TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('mintplane.catalog.rarity:' || $1::uuid::text, 0))"
 
