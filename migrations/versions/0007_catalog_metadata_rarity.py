@@ -76,6 +76,9 @@ CREATE INDEX ix_tokens_collection_id_minted
     ON catalog.tokens (collection_id, minted_at DESC NULLS LAST, id DESC);
 -- exact filtered totals: a filter's matches less the (few) burned tokens among them
 CREATE INDEX ix_tokens_collection_id_burned ON catalog.tokens (collection_id) WHERE burned;
+-- ListTokens' query: a name substring (trigrams; pg_trgm is a trusted extension the database owner may add)
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX ix_tokens_name_trgm ON catalog.tokens USING gin (name gin_trgm_ops);
 -- ListCollections: one index per sort (newest, name, volume; items, owners and floor from the stats)
 CREATE INDEX ix_collections_created_at ON catalog.collections (created_at DESC, id DESC);
 CREATE INDEX ix_collections_name ON catalog.collections (name, id);

@@ -128,7 +128,9 @@ class Facets:
         """
         if any(f.impossible for f in chosen):
             return ""
-        if not chosen and trait_id is not None and scope.whole_collection:
+        assert scope.collection_id is not None
+        if scope.whole_collection and trait_id is not None and not chosen:
+            # nothing else filters this trait: its occurrences, less the burned tokens carrying each value
             c, t = p(scope.collection_id), p(trait_id)
             return f"""SELECT v.id AS trait_value_id, v.occurrences - coalesce(b.n, 0) AS n
                          FROM catalog.trait_values v
@@ -137,14 +139,23 @@ class Facets:
                                      WHERE t.collection_id = {c}::uuid AND t.burned GROUP BY k.trait_value_id) AS b
                            ON b.trait_value_id = v.id
                         WHERE v.trait_id = {t}::uuid"""  # noqa: S608
-        base = " AND ".join(filters.base_conditions(p, scope))
-        if not chosen or scope.owners:
-            checks = "".join(f" AND {filters.probe(p, f)}" for f in chosen)
-            tokens = f"SELECT t.id FROM catalog.tokens t WHERE {base}{checks}"  # noqa: S608
-        else:
-            tokens = (f"SELECT t.id FROM ({filters.matching(p, chosen)}) AS f "  # noqa: S608
-                      f"JOIN catalog.tokens t ON t.id = f.token_id WHERE {base}")
+        if scope.whole_collection and trait_id is not None:
+            # every link of the trait, kept when its token is in the other filters' (hashed) posting lists
+            checks = "".join(f" AND {filters.member(p, f, 'k.token_id')}" for f in chosen)
+            return (f"SELECT k.trait_value_id, count(*) AS n FROM catalog.trait_values v "  # noqa: S608
+                    f"JOIN catalog.token_trait_links k ON k.trait_value_id = v.id WHERE v.trait_id = "
+                    f"{p(trait_id)}::uuid{checks} AND {filters.not_burned(p, scope.collection_id, 'k.token_id')} "
+                    f"GROUP BY k.trait_value_id")
         links = (f"k.trait_id = {p(trait_id)}::uuid" if trait_id is not None
                  else f"k.trait_id <> ALL({p(list(filtered))}::uuid[])")
-        return (f"SELECT k.trait_value_id, count(*) AS n FROM ({tokens}) AS s "  # noqa: S608
-                f"JOIN catalog.token_trait_links k ON k.token_id = s.id AND {links} GROUP BY k.trait_value_id")
+        if scope.whole_collection:
+            # the tokens passing every filter (few, typically), each with its links of the unfiltered traits
+            return (f"SELECT k.trait_value_id, count(*) AS n FROM ({filters.matching(p, chosen)}) AS s "  # noqa: S608
+                    f"JOIN catalog.token_trait_links k ON k.token_id = s.token_id AND {links} "
+                    f"WHERE {filters.not_burned(p, scope.collection_id, 's.token_id')} GROUP BY k.trait_value_id")
+        # an owner's tokens (or the listed ones), probed for the filters
+        base = " AND ".join(filters.base_conditions(p, scope))
+        checks = "".join(f" AND {filters.probe(p, f)}" for f in chosen)
+        return (f"SELECT k.trait_value_id, count(*) AS n FROM catalog.tokens t "  # noqa: S608
+                f"JOIN catalog.token_trait_links k ON k.token_id = t.id AND {links} WHERE {base}{checks} "
+                f"GROUP BY k.trait_value_id")

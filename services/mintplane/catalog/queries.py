@@ -54,22 +54,24 @@ _SUPPORTED_SORTS = (pb.TOKEN_SORT_TOKEN_NUMBER_ASC, pb.TOKEN_SORT_TOKEN_NUMBER_D
                     pb.TOKEN_SORT_RARITY_DESC, pb.TOKEN_SORT_MINTED_AT_DESC, pb.TOKEN_SORT_TRANSFERRED_AT_DESC)
 
 
-# Relative cost of one filter probe (a primary-key lookup in token_trait_links) against visiting one token
-# row; the plan choice in _gather_first, checked with bench/catalog_browse.py.
+# Relative costs, per token visited while walking the sort index (a row fetch): one filter probe (a
+# primary-key lookup in token_trait_links), and one posting-list entry read into a hash; checked with
+# bench/catalog_browse.py.
 PROBE_COST = 0.5
+HASHED_ENTRY_COST = 0.1
 
 
 def _gather_first(resolved: filters.Resolved, limit: int) -> bool:
     """Whether to start from the shortest posting list rather than walk the sort index (see list_tokens).
 
-    Walking visits about (limit + 1) / selectivity tokens, each probed once per filter; gathering visits
-    every token of the shortest posting list, probed for the other filters, then sorts the matches.
-    Estimates come from ``occurrences``; a wrong guess costs time, never correctness.
+    Walking visits about (limit + 1) / selectivity tokens, each probed once per filter; gathering reads the
+    shortest posting list, hashes the others' once, and fetches and sorts the expected matches. Estimates
+    come from ``occurrences``; a wrong guess costs time, never correctness.
     """
     share = resolved.selectivity()
     walk = (limit + 1) / max(share, 1e-9) * (1 + PROBE_COST * len(resolved.filters))
-    shortest = min(f.postings for f in resolved.filters)
-    gather = shortest * (1 + PROBE_COST * (len(resolved.filters) - 1))
+    postings = sorted(f.postings for f in resolved.filters)
+    gather = postings[0] + HASHED_ENTRY_COST * sum(postings[1:]) + resolved.items * share
     return gather < walk
 
 
@@ -253,16 +255,28 @@ class CatalogQueries:
         p = Params()
         scope = filters.Scope(collection_id, tuple(owners), request.include_burned, request.listed_only, query)
         where = filters.token_conditions(p, scope, resolved)
-        source = "catalog.tokens t"
+        source, cte, first_extra = "catalog.tokens t", "", ""
         if resolved.filters and not owners and _gather_first(resolved, limit):
-            # few matches: intersect the filters' posting lists first, then sort just those tokens
+            # few matches: read them from the shortest posting list (probed for the other filters) once, then
+            # sort just those; the first page counts them in the same statement
             p = Params()
-            source = f"({filters.matching(p, resolved.filters)}) AS f JOIN catalog.tokens t ON t.id = f.token_id"
+            cte = f"f AS MATERIALIZED ({filters.matching(p, resolved.filters)})"
+            source = "f JOIN catalog.tokens t ON t.id = f.token_id"
             where = filters.base_conditions(p, scope)
-        total = cursor.carried if cursor is not None else await self._count(scope, resolved)
+            if cursor is None:
+                first_extra = (f"(SELECT count(*) FROM f JOIN catalog.tokens t ON t.id = f.token_id "  # noqa: S608
+                               f"WHERE {' AND '.join(where)}) AS _total")
         rows, last_segment = await keyset_page(self._repo.fetch, select=_NFT_COLUMNS, source=source,
                                                where=where, params=p, segments=segments, cursor=cursor,
-                                               limit=limit)
+                                               limit=limit, cte=cte, first_extra=first_extra)
+        if cursor is not None:
+            total = cursor.carried
+        elif first_extra and rows and rows[0].get("_total") is not None:
+            total = int(rows[0]["_total"])
+        elif first_extra and not rows:
+            total = 0
+        else:
+            total = await self._count(scope, resolved)
         token = ("" if last_segment is None
                  else encode_cursor(last_segment, rows[-1], segments, fingerprint, total))
         return pb.ListTokensResponse(tokens=await self._tokens(rows),
