@@ -14,7 +14,7 @@ import random
 import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -27,50 +27,20 @@ import pytest_asyncio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "indexer"))
 import events as ev
+import test_catalog_api as catalog_api
 
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
-from mintplane.api.catalog.v1 import catalog_pb2_grpc
 from mintplane.api.common.v1 import common_pb2
 from mintplane.catalog import rarity
-from mintplane.catalog.repository import CatalogRepository
-from mintplane.catalog.server import NEEDS, build_server
 from mintplane.catalog.synthetic import ranks_with_ties, set_ranks, write_traits
-from mintplane.common.service import Resources
-from mintplane.common.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
+# the in-process service and an isolated made-up chain, exactly as test_catalog_api.py runs them
+Api = catalog_api.Api
+api = catalog_api.api
+chain = catalog_api.chain
 ZERO = ev.ZERO
 TOKENS = 37
-
-
-class Api:
-    def __init__(self, stub: catalog_pb2_grpc.CatalogServiceStub, resources: Resources) -> None:
-        self.stub = stub
-        self.repo = CatalogRepository(resources.pg)
-        self.pg = resources.pg
-
-
-@pytest_asyncio.fixture
-async def api() -> AsyncIterator[Api]:
-    settings = ServiceSettings(grpc_port=0)
-    resources = await Resources.open(settings, NEEDS, name="catalog-browse-test")
-    built = await build_server(settings, resources)
-    await built.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{built.port}")
-    try:
-        yield Api(catalog_pb2_grpc.CatalogServiceStub(channel), resources)
-    finally:
-        await channel.close(None)
-        await built.server.stop(None)
-        await resources.close()
-
-
-@pytest_asyncio.fixture
-async def chain(api: Api) -> AsyncIterator[ev.Chain]:
-    made = ev.Chain()
-    yield made
-    await api.pg.execute("DELETE FROM catalog.collections WHERE chain_id = $1", made.caip2)
-    await api.pg.execute("DELETE FROM catalog.processed_events WHERE event_id LIKE $1", made.caip2 + ":%")
 
 
 @dataclass
@@ -124,7 +94,7 @@ async def _build_world(api: Api, chain: ev.Chain, seed: int = 9) -> World:
     events.append(chain.event("transfer", contract, 13, tokens[13].owner, ZERO, block=burn_block, log=0))
     tokens[13].burned, tokens[13].moved = True, _block_time(chain, burn_block)
     await api.repo.ingest(events)
-    rows = await api.pg.fetch(
+    rows = await api.resources.pg.fetch(
         """SELECT t.id, t.token_number, t.collection_id FROM catalog.tokens t JOIN catalog.collections c
              ON c.id = t.collection_id WHERE c.chain_id = $1 AND c.contract_address = $2""", chain.caip2, contract)
     for row in rows:
@@ -140,7 +110,7 @@ async def _build_world(api: Api, chain: ev.Chain, seed: int = 9) -> World:
     scores = [Decimal(rng.randint(1, 12)) for _ in ranked]  # few distinct scores: many ties
     for tok, rank in zip(ranked, ranks_with_ties(scores), strict=True):
         tok.rank = rank
-    async with api.pg.acquire() as conn, conn.transaction():
+    async with api.resources.pg.acquire() as conn, conn.transaction():
         await write_traits(conn, collection_id, {t.id: t.traits for t in tokens.values()})
         await set_ranks(conn, {t.id: (s, t.rank) for t, s in zip(ranked, scores, strict=True)  # type: ignore[misc]
                                if t.rank is not None})
@@ -412,8 +382,9 @@ async def test_collections_list_filters_sorts_and_pages(api: Api, chain: ev.Chai
     events = [chain.event("transfer", contract, n, ZERO, holders[n % (i + 1)], block=i + 1, log=n)
               for i, (_, contract) in enumerate(made[:4]) for n in range(items[i])]
     await api.repo.ingest(events)
-    await api.pg.execute("UPDATE catalog.collections SET is_verified = true WHERE id = $1", uuid.UUID(made[2][0].id))
-    await api.pg.execute(
+    await api.resources.pg.execute("UPDATE catalog.collections SET is_verified = true WHERE id = $1",
+                                   uuid.UUID(made[2][0].id))
+    await api.resources.pg.execute(
         """INSERT INTO catalog.collections (slug, name, chain_id, contract_address, status)
            VALUES ($1, $2, $3, $4, 'pending')""", f"pending-{tag}", f"Pending {tag}", chain.caip2, ev.address())
     scope = common_pb2.ChainRef(caip2=chain.caip2)
@@ -517,9 +488,9 @@ async def test_bad_requests_get_clear_invalid_argument_errors(api: Api, world: W
 
 async def test_token_detail_explains_its_rarity_score(api: Api, world: World) -> None:
     # rank the collection the way the rarity worker does once metadata is in
-    await api.pg.execute("UPDATE catalog.tokens SET metadata_status = 'ok' WHERE collection_id = $1",
+    await api.resources.pg.execute("UPDATE catalog.tokens SET metadata_status = 'ok' WHERE collection_id = $1",
                          uuid.UUID(world.collection_id))
-    async with api.pg.acquire() as conn:
+    async with api.resources.pg.acquire() as conn:
         await rarity.recompute(conn, uuid.UUID(world.collection_id))
     for tok in [world.tokens[n] for n in (1, 2, 3, 13)]:
         got = (await api.stub.GetToken(pb.GetTokenRequest(id=str(tok.id)))).token
