@@ -232,31 +232,36 @@ async def test_changing_one_token_rescores_every_affected_token(pool: asyncpg.Po
     traits = await store(pool, collection, generated(random.Random(5), 200))
     async with pool.acquire() as conn:
         await recompute(conn, collection)
-    before = await assert_matches_open_rarity(pool, collection, traits)
-    token = next(iter(traits))
-    changed, _ = normalize_attributes([{"trait_type": "Background", "value": "Rainbow"},
-                                       {"trait_type": "Aura", "value": "Glowing"}])
-    async with pool.acquire() as conn, conn.transaction():
-        await replace_token_traits(conn, collection, {token: changed})
-        assert await conn.fetchval("SELECT rarity_dirty FROM catalog.collection_stats WHERE collection_id = $1",
-                                   collection)
-    traits[token] = changed
-
+    await assert_matches_open_rarity(pool, collection, traits)
     heard: list[tuple[set[UUID], set[UUID]]] = []
 
     async def on_change(collections: set[UUID], tokens: set[UUID]) -> None:
         heard.append((collections, tokens))
 
     worker = RarityWorker(pool, poll_seconds=0, min_interval_seconds=0, on_change=on_change)
-    for _ in range(20):
-        await worker.run_once()
+    # The dev stack's catalog runs a rarity worker too and may take the collection first; then another token
+    # changes and this worker gets its turn (the data is the same either way).
+    for token in list(traits)[:3]:
+        before = await assert_matches_open_rarity(pool, collection, traits)
+        changed, _ = normalize_attributes([{"trait_type": "Background", "value": "Rainbow"},
+                                           {"trait_type": "Aura", "value": "Glowing"}])
+        async with pool.acquire() as conn, conn.transaction():
+            await replace_token_traits(conn, collection, {token: changed})
+            assert await conn.fetchval("SELECT rarity_dirty FROM catalog.collection_stats WHERE collection_id = $1",
+                                       collection)
+        traits[token] = changed
+        heard.clear()
+        for _ in range(20):
+            await worker.run_once()
+            if any(collection in c for c, _ in heard):
+                break
         if any(collection in c for c, _ in heard):
             break
     assert await pool.fetchval("SELECT rarity_dirty FROM catalog.collection_stats WHERE collection_id = $1",
                                collection) is False
     after = await assert_matches_open_rarity(pool, collection, traits)
     moved = {t for t in after if after[t] != before[t]}
-    assert token in moved and len(moved) == len(after)  # a new trait changes every token's null and the entropy
+    assert token in moved and len(moved) == len(after)  # a trait's null count and the entropy move every score
     ours = [tokens for c, tokens in heard if collection in c]
     assert ours and moved <= ours[0]
 
