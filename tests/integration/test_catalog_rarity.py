@@ -282,3 +282,22 @@ async def test_tokens_outside_the_ranking_are_unranked(pool: asyncpg.Pool[Any], 
     explained = await explain(pool, [first])
     assert all(line.contribution is None or not line.missing for line in explained[first])
     assert not any(line.missing for line in explained[first])
+
+
+async def test_a_burn_without_a_trait_write_is_found_by_the_sweep(pool: asyncpg.Pool[Any], collection: UUID) -> None:
+    traits = await store(pool, collection, generated(random.Random(7), 50))
+    async with pool.acquire() as conn:
+        await recompute(conn, collection)
+    worker = RarityWorker(pool, poll_seconds=0, min_interval_seconds=0)
+    assert collection not in await worker.sweep()
+    burned, failed = list(traits)[:2]
+    await pool.execute("UPDATE catalog.tokens SET burned = true WHERE id = $1", burned)
+    await pool.execute("UPDATE catalog.tokens SET metadata_status = 'failed' WHERE id = $1", failed)
+    assert collection in await worker.sweep()
+    assert await pool.fetchval("SELECT rarity_dirty FROM catalog.collection_stats WHERE collection_id = $1",
+                               collection)
+    async with pool.acquire() as conn:  # whichever worker gets there, the collection is re-ranked
+        await recompute(conn, collection)
+    del traits[burned], traits[failed]
+    await assert_matches_open_rarity(pool, collection, traits)
+    assert collection not in await worker.sweep()

@@ -79,6 +79,7 @@ def make_rarity_worker(
     """The rarity worker: re-scores collections whose traits changed, and says which tokens moved."""
     return RarityWorker(resources.pg, poll_seconds=settings.rarity_poll_seconds,
                         min_interval_seconds=settings.rarity_min_interval_seconds, batch=settings.rarity_batch,
+                        sweep_seconds=settings.rarity_sweep_seconds,
                         on_change=changes.listener("rarity") if changes else None)
 
 

@@ -148,24 +148,40 @@ class RarityWorker:
     round, so a burst of metadata batches costs one recompute, not one per batch. Several workers may run: the
     per-collection lock is tried, not waited for, and a locked collection stays dirty for the next round.
     ``on_change(collection_ids, token_ids)`` hears which tokens' scores or ranks changed (cache invalidation).
+    Every ``sweep_seconds`` it also marks dirty the collections whose ranked tokens are no longer exactly the
+    ones with metadata and not burned (:meth:`sweep`): burns and failed refreshes write no traits.
     """
 
     def __init__(self, pool: asyncpg.Pool[Any], *, poll_seconds: float = 1.0, min_interval_seconds: float = 5.0,
-                 batch: int = 20, on_change: OnChange | None = None) -> None:
+                 batch: int = 20, sweep_seconds: float = 60.0, on_change: OnChange | None = None) -> None:
         self._pool = pool
         self._poll = poll_seconds
         self._min_interval = min_interval_seconds
         self._batch = batch
+        self._sweep_every = sweep_seconds
         self._on_change = on_change
         self._not_before: dict[UUID, float] = {}
 
     async def run(self) -> None:
+        next_sweep = 0.0
         while True:
             try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + self._sweep_every
+                    await self.sweep()
                 await self.run_once()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("rarity round failed", error=str(error))
             await asyncio.sleep(self._poll)
+
+    async def sweep(self) -> set[UUID]:
+        """Mark dirty the collections whose ranking lost or lacks tokens; returns them."""
+        stale = {r["collection_id"] for r in await self._pool.fetch(sql.STALE_COLLECTIONS)}
+        for collection_id in sorted(stale):  # one row per statement: no lock held while waiting for another
+            await self._pool.execute(sql.MARK_DIRTY, collection_id)
+        if stale:
+            log.info("rarity out of date", collections=len(stale))
+        return stale
 
     async def run_once(self) -> list[RarityResult]:
         """One round: recompute every due dirty collection; returns what was recomputed."""

@@ -38,6 +38,18 @@ DIRTY_COLLECTIONS = """
 SELECT collection_id FROM catalog.collection_stats WHERE rarity_dirty ORDER BY collection_id LIMIT $1
 """
 
+# Collections whose ranking no longer matches who is in it: a burn (the consumer) or a metadata fetch that
+# failed after an earlier success changes the population without a trait write, so nothing marked them dirty.
+STALE_COLLECTIONS = """
+SELECT s.collection_id FROM catalog.collection_stats s
+ WHERE NOT s.rarity_dirty AND s.rarity_computed_at IS NOT NULL
+   AND EXISTS (SELECT 1 FROM catalog.tokens t
+                WHERE t.collection_id = s.collection_id
+                  AND (t.metadata_status = 'ok' AND NOT t.burned) <> (t.rarity_rank IS NOT NULL))
+"""
+
+MARK_DIRTY = "UPDATE catalog.collection_stats SET rarity_dirty = true WHERE collection_id = $1 AND NOT rarity_dirty"
+
 ENSURE_META_TRAIT = f"""
 WITH made AS (
     INSERT INTO catalog.traits (collection_id, name, normalized_name, value_type, is_meta, sort_order)

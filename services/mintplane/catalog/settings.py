@@ -52,3 +52,4 @@ class CatalogSettings(ServiceSettings):
     rarity_poll_seconds: float = Field(default=1.0, gt=0)  # how often dirty collections are looked for
     rarity_min_interval_seconds: float = Field(default=5.0, ge=0)  # debounce: per collection, at most one per interval
     rarity_batch: int = Field(default=20, ge=1)  # collections recomputed per round
+    rarity_sweep_seconds: float = Field(default=60.0, gt=0)  # how often burns / failed refreshes are looked for
