@@ -451,7 +451,7 @@ GATEWAY = Piece(
         "MINTPLANE_GATEWAY_CORS_ORIGINS": '["http://localhost:3000"]',
     },
     start_timeout=30.0,
-    needs=("auth", "user", "wallet", "catalog", "chain_registry"),
+    needs=("auth", "user", "wallet", "catalog", "chain_registry", "media"),
 )
 
 OPERATOR_LIVENESS_URL = "http://127.0.0.1:18080/healthz"

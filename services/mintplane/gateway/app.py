@@ -18,9 +18,10 @@ from strawberry.fastapi import GraphQLRouter
 
 from mintplane.common.log import configure_logging, get_logger
 from mintplane.common.settings import InfraSettings
-from mintplane.gateway.clients import ChannelPool, Clients
+from mintplane.gateway.clients import ChannelPool, Clients, MediaClient
 from mintplane.gateway.context import ClientInfo, GatewayContext
 from mintplane.gateway.hot_path import GraphQLHotPath, HotReadPath
+from mintplane.gateway.media_routes import media_routes
 from mintplane.gateway.metrics import HttpMetrics
 from mintplane.gateway.middleware import BodySizeLimit, RequestId
 from mintplane.gateway.result_cache import CachingContext, tracked_clients
@@ -52,10 +53,11 @@ class OrjsonGraphQLRouter(GraphQLRouter[GatewayContext, None]):
 
 def create_app(
     settings: GatewaySettings | None = None, *, upstreams: Upstreams | None = None,
-    infra: InfraSettings | None = None,
+    infra: InfraSettings | None = None, media: MediaClient | None = None,
 ) -> FastAPI:
     """`infra` says where Redis and RabbitMQ are (persisted queries, result cache, change events); with fake
-    `upstreams` and no `infra` the app touches neither."""
+    `upstreams` and no `infra` the app touches neither. `media` serves /media (tests pass a fake); by default
+    the pool's media channel does."""
     settings = settings or GatewaySettings()
     schema = build_schema(settings)
     # Fake upstreams without infra (unit tests): no Redis, no broker, no shared cache.
@@ -66,6 +68,8 @@ def create_app(
         pool: Upstreams = upstreams or ChannelPool(settings.upstream_addresses())
         app.state.upstreams = pool
         app.state.clients = pool.clients(settings.rpc_timeout_seconds)
+        app.state.media = media or (pool.media(settings.media_timeout_seconds) if isinstance(pool, ChannelPool)
+                                    else None)
         log.info("gateway upstreams", **settings.upstream_addresses())
         try:
             yield
@@ -112,12 +116,14 @@ def create_app(
     app.include_router(router)
 
     app.include_router(operational_routes(settings))
+    app.include_router(media_routes(settings))
 
     # Added innermost first: RequestId wraps everything, CORS wraps the body limit (so a browser can read a
     # 413), and preflights are answered before any body is read. The hot path (APQ, result cache) sits
     # right in front of Strawberry, inside the body limit.
     app.add_middleware(GraphQLHotPath, **hot.middleware_options())
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes,
+                       overrides={"/media": settings.media_max_upload_bytes})
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

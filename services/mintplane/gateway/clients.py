@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from mintplane.api.auth.v1 import auth_pb2, auth_pb2_grpc
 from mintplane.api.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from mintplane.api.chain_registry.v1 import chain_registry_pb2, chain_registry_pb2_grpc
+from mintplane.api.media.v1 import media_pb2, media_pb2_grpc
 from mintplane.api.user.v1 import user_pb2, user_pb2_grpc
 from mintplane.api.wallet.v1 import wallet_pb2, wallet_pb2_grpc
 from mintplane.gateway.errors import from_status
@@ -129,6 +130,19 @@ class ChainRegistryClient(Protocol):
     async def list_endpoints(
         self, request: chain_registry_pb2.ListEndpointsRequest
     ) -> chain_registry_pb2.ListEndpointsResponse: ...
+
+
+class MediaClient(Protocol):
+    """Uploads and content bytes (POST/GET /media): streaming calls, so not part of Clients, whose calls the
+    result cache wraps one request -> one response."""
+
+    async def create_upload(self, request: media_pb2.CreateUploadRequest) -> media_pb2.CreateUploadResponse: ...
+    async def upload_chunk(
+        self, requests: AsyncIterable[media_pb2.UploadChunkRequest]
+    ) -> media_pb2.UploadChunkResponse: ...
+    def read_media(
+        self, request: media_pb2.ReadMediaRequest
+    ) -> AsyncGenerator[media_pb2.ReadMediaResponse, None]: ...
 
 
 @dataclass(frozen=True)
@@ -349,6 +363,39 @@ class GrpcChainRegistryClient:
         return await self._call(self._stub.ListEndpoints, "ListEndpoints", request)
 
 
+class GrpcMediaClient:
+    """`timeout` bounds a whole transfer (an upload stream, a download), so it is the media timeout, longer
+    than the one of ordinary calls."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self._stub = media_pb2_grpc.MediaServiceStub(channel)
+        self._call = _Caller("media", timeout)
+        self._timeout = timeout
+
+    async def create_upload(self, request: media_pb2.CreateUploadRequest) -> media_pb2.CreateUploadResponse:
+        return await self._call(self._stub.CreateUpload, "CreateUpload", request)
+
+    async def upload_chunk(
+        self, requests: AsyncIterable[media_pb2.UploadChunkRequest]
+    ) -> media_pb2.UploadChunkResponse:
+        return await self._call(self._stub.UploadChunk, "UploadChunk", requests)
+
+    async def read_media(
+        self, request: media_pb2.ReadMediaRequest
+    ) -> AsyncGenerator[media_pb2.ReadMediaResponse, None]:
+        """The stream's messages; leaving the iteration early (a 304, a client gone) cancels the call."""
+        rid = request_id.get()
+        call = self._stub.ReadMedia(request, timeout=self._timeout,
+                                    metadata=(("x-request-id", rid),) if rid else None)
+        try:
+            async for message in call:
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise from_status(exc.code(), exc.details() or "", service="media", method="ReadMedia") from None
+        finally:
+            call.cancel()
+
+
 # Full proto service names, for per-service readiness checks.
 UPSTREAM_SERVICES: dict[str, str] = {
     "auth": auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
@@ -356,6 +403,7 @@ UPSTREAM_SERVICES: dict[str, str] = {
     "wallet": wallet_pb2.DESCRIPTOR.services_by_name["WalletService"].full_name,
     "catalog": catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name,
     "chain_registry": chain_registry_pb2.DESCRIPTOR.services_by_name["ChainRegistryService"].full_name,
+    "media": media_pb2.DESCRIPTOR.services_by_name["MediaService"].full_name,
 }
 
 _CHANNEL_OPTIONS = (
@@ -389,6 +437,11 @@ class ChannelPool:
             catalog=GrpcCatalogClient(self.channels["catalog"], timeout),
             chain_registry=GrpcChainRegistryClient(self.channels["chain_registry"], timeout),
         )
+
+    def media(self, timeout: float) -> GrpcMediaClient | None:
+        """The media client when a media address is configured (the upload and content routes need it)."""
+        channel = self.channels.get("media")
+        return GrpcMediaClient(channel, timeout) if channel is not None else None
 
     async def health(self, timeout: float) -> dict[str, str]:
         """grpc.health.v1 status of each upstream's service (SERVING, NOT_SERVING, or why it failed)."""

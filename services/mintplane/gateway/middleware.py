@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -19,10 +20,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reject_too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps({"errors": [{
-        "message": f"Request body is larger than {limit} bytes.",
-        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+async def _reject_too_large(send: Send, limit: int, rest: bool = False) -> None:
+    message = f"Request body is larger than {limit} bytes."
+    body = orjson.dumps({"error": {"code": "PAYLOAD_TOO_LARGE", "message": message}} if rest else {"errors": [{
+        "message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"},
     }]})
     await send({
         "type": "http.response.start", "status": 413,
@@ -33,20 +34,28 @@ async def _reject_too_large(send: Send, limit: int) -> None:
 
 
 class BodySizeLimit:
-    """413 for bodies over `max_bytes`: by Content-Length up front, or while reading a chunked body."""
+    """413 for bodies over `max_bytes`: by Content-Length up front, or while reading a chunked body.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    `overrides` gives REST paths (by prefix) their own limit and a REST-shaped error: uploads to /media are
+    far larger than any GraphQL request may be."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, overrides: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.overrides = dict(overrides or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope.get("path", "")
+        limit = next((value for prefix, value in self.overrides.items() if path.startswith(prefix)), None)
+        rest = limit is not None
+        max_bytes = self.max_bytes if limit is None else limit
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    await _reject_too_large(send, self.max_bytes)
+                if not value.isdigit() or int(value) > max_bytes:
+                    await _reject_too_large(send, max_bytes, rest)
                     return
                 break
         received = 0
@@ -57,7 +66,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _BodyTooLarge
             return message
 
@@ -72,7 +81,7 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if started:
                 raise
-            await _reject_too_large(send, self.max_bytes)
+            await _reject_too_large(send, max_bytes, rest)
 
 
 class RequestId:

@@ -46,6 +46,12 @@ class GatewaySettings(BaseSettings):
     wallet_addr: str = _upstream("wallet")
     catalog_addr: str = _upstream("catalog")
     chain_registry_addr: str = _upstream("chain_registry")
+    media_addr: str = _upstream("media")
+    # POST /media: the largest request body (the file plus multipart framing; the media service's per-purpose
+    # limits are below it), the bytes per UploadChunk message, and how long one upload or download may take.
+    media_max_upload_bytes: int = Field(default=65 * 1024 * 1024, ge=1024)
+    media_chunk_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=1024 * 1024)
+    media_timeout_seconds: float = Field(default=300.0, gt=0)
     rpc_timeout_seconds: float = Field(default=5.0, gt=0)
     readiness_timeout_seconds: float = Field(default=1.0, gt=0)
     jwks_cache_seconds: float = Field(default=300.0, ge=0)
@@ -83,7 +89,7 @@ class GatewaySettings(BaseSettings):
         """gRPC address of every upstream, by the names clients.UPSTREAM_SERVICES uses."""
         return {
             "auth": self.auth_addr, "user": self.user_addr, "wallet": self.wallet_addr,
-            "catalog": self.catalog_addr, "chain_registry": self.chain_registry_addr,
+            "catalog": self.catalog_addr, "chain_registry": self.chain_registry_addr, "media": self.media_addr,
         }
 
     @field_validator("cors_origins", mode="before")

@@ -65,3 +65,9 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
                                  context: Context) -> pb.ListProcessingJobsResponse:
         jobs = await self._uploads.jobs(request.file_id)
         return pb.ListProcessingJobsResponse(jobs=[messages.job(job) for job in jobs])
+
+    async def ReadMedia(self, request: pb.ReadMediaRequest, context: Context) -> AsyncIterator[pb.ReadMediaResponse]:
+        stored, pieces = await self._uploads.read(request.cid, request.offset, request.length)
+        yield pb.ReadMediaResponse(content_type=stored.content_type, size_bytes=stored.size, offset=stored.start)
+        async for piece in pieces:
+            yield pb.ReadMediaResponse(data=piece)

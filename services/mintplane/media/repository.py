@@ -167,6 +167,14 @@ class MediaRepository:
         data: bytes = await stream.read(-1 if length is None else length)
         return data
 
+    async def open_blob(self, cid: str) -> Any | None:
+        """A reader of the blob (motor's GridOut: length, metadata, seek, read), None if it is not stored;
+        ReadMedia streams from it piece by piece instead of loading the whole blob."""
+        try:
+            return await self.blobs.open_download_stream(cid)
+        except NoFile:
+            return None
+
     async def blob_info(self, cid: str) -> Doc | None:
         doc: Doc | None = await self.db["blobs.files"].find_one({"_id": cid})
         return doc

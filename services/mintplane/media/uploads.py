@@ -97,6 +97,15 @@ def _json_document(data: bytes) -> None:
         raise InvalidArgument("the metadata must be a JSON object")
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What ReadMedia says about stored content before its bytes."""
+
+    content_type: str
+    size: int
+    start: int
+
+
 class Uploads:
     """The media service's upload rules over the repository; `on_queued` wakes the job runner."""
 
@@ -340,6 +349,38 @@ class Uploads:
                 if cid == doc.get("cid") and doc.get("pinned"):
                     await unpin(cid)
         return deleted
+
+    async def read(self, cid: str, offset: int, length: int) -> tuple[Stored, AsyncIterator[bytes]]:
+        """Stored content by CID: its type and size, the resolved start (HTTP range rules: a negative offset
+        counts from the end), and its bytes from there in GridFS-chunk-sized pieces."""
+        try:
+            canonical = cids.parse(cid)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+        if length < 0:
+            raise InvalidArgument("length must not be negative")
+        reader = await self.repo.open_blob(canonical)
+        if reader is None:
+            raise NotFound(f"no content is stored under {canonical}")
+        size = int(reader.length)
+        start = max(size + offset, 0) if offset < 0 else offset
+        end = size if length == 0 else min(size, start + length)
+        stored = Stored(content_type=str((reader.metadata or {}).get("content_type", "application/octet-stream")),
+                        size=size, start=start)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            if start >= end:
+                return
+            reader.seek(start)
+            position = start
+            while position < end:
+                piece: bytes = await reader.read(min(self.settings.gridfs_chunk_bytes, end - position))
+                if not piece:
+                    raise DataLoss(f"the stored content of {canonical} ends before its recorded size")
+                position += len(piece)
+                yield piece
+
+        return stored, pieces()
 
     async def jobs(self, file_id: str) -> list[Doc]:
         await self._get(file_id)

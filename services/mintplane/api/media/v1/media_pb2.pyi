@@ -834,3 +834,61 @@ class ListProcessingJobsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListProcessingJobsResponse: _TypeAlias = ListProcessingJobsResponse  # noqa: Y015
+
+@_typing.final
+class ReadMediaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CID_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    LENGTH_FIELD_NUMBER: _builtins.int
+    cid: _builtins.str
+    """CID of the content (an upload's ipfs_cid, or a variant's)."""
+    offset: _builtins.int
+    """First byte to send; negative: that many bytes before the end (an HTTP suffix range, clamped to 0)."""
+    length: _builtins.int
+    """Bytes to send from the offset; 0 sends to the end. Clamped to the content's end."""
+    def __init__(
+        self,
+        *,
+        cid: _builtins.str = ...,
+        offset: _builtins.int = ...,
+        length: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cid", b"cid", "length", b"length", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadMediaRequest: _TypeAlias = ReadMediaRequest  # noqa: Y015
+
+@_typing.final
+class ReadMediaResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """Set on the first message only: the stored MIME type, the content's total size, the resolved offset."""
+    size_bytes: _builtins.int
+    offset: _builtins.int
+    data: _builtins.bytes
+    """The next piece of content (empty on the first message)."""
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "offset", b"offset", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadMediaResponse: _TypeAlias = ReadMediaResponse  # noqa: Y015

@@ -83,6 +83,11 @@ class MediaServiceStub:
                 request_serializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsRequest.SerializeToString,
                 response_deserializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsResponse.FromString,
                 _registered_method=True)
+        self.ReadMedia = channel.unary_stream(
+                '/mintplane.api.media.v1.MediaService/ReadMedia',
+                request_serializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaRequest.SerializeToString,
+                response_deserializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaResponse.FromString,
+                _registered_method=True)
 
 
 class MediaServiceServicer:
@@ -157,6 +162,16 @@ class MediaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadMedia(self, request, context):
+        """Streams stored content by CID (what the gateway's GET /media/{cid} serves): first one message with the
+        content type, total size and resolved offset and no data, then the bytes in pieces of at most 1 MiB.
+        INVALID_ARGUMENT for a malformed CID, NOT_FOUND when no content is stored under it. An offset at or
+        past the end is not an error: the first message says the size and no data follows (HTTP 416 upstream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MediaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -199,6 +214,11 @@ def add_MediaServiceServicer_to_server(servicer, server):
                     servicer.ListProcessingJobs,
                     request_deserializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsRequest.FromString,
                     response_serializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsResponse.SerializeToString,
+            ),
+            'ReadMedia': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadMedia,
+                    request_deserializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaRequest.FromString,
+                    response_serializer=mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -426,6 +446,33 @@ class MediaService:
             '/mintplane.api.media.v1.MediaService/ListProcessingJobs',
             mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsRequest.SerializeToString,
             mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ListProcessingJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mintplane.api.media.v1.MediaService/ReadMedia',
+            mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaRequest.SerializeToString,
+            mintplane_dot_api_dot_media_dot_v1_dot_media__pb2.ReadMediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -66,6 +66,12 @@ class MediaServiceStub:
     """Returns one processing job."""
     ListProcessingJobs: _grpc.UnaryUnaryMultiCallable[_media_pb2.ListProcessingJobsRequest, _media_pb2.ListProcessingJobsResponse]
     """Lists the processing jobs of an upload, oldest first."""
+    ReadMedia: _grpc.UnaryStreamMultiCallable[_media_pb2.ReadMediaRequest, _media_pb2.ReadMediaResponse]
+    """Streams stored content by CID (what the gateway's GET /media/{cid} serves): first one message with the
+    content type, total size and resolved offset and no data, then the bytes in pieces of at most 1 MiB.
+    INVALID_ARGUMENT for a malformed CID, NOT_FOUND when no content is stored under it. An offset at or
+    past the end is not an error: the first message says the size and no data follows (HTTP 416 upstream).
+    """
 
 @_typing.type_check_only
 class MediaServiceAsyncStub(MediaServiceStub):
@@ -102,6 +108,12 @@ class MediaServiceAsyncStub(MediaServiceStub):
     """Returns one processing job."""
     ListProcessingJobs: _aio.UnaryUnaryMultiCallable[_media_pb2.ListProcessingJobsRequest, _media_pb2.ListProcessingJobsResponse]  # type: ignore[assignment]
     """Lists the processing jobs of an upload, oldest first."""
+    ReadMedia: _aio.UnaryStreamMultiCallable[_media_pb2.ReadMediaRequest, _media_pb2.ReadMediaResponse]  # type: ignore[assignment]
+    """Streams stored content by CID (what the gateway's GET /media/{cid} serves): first one message with the
+    content type, total size and resolved offset and no data, then the bytes in pieces of at most 1 MiB.
+    INVALID_ARGUMENT for a malformed CID, NOT_FOUND when no content is stored under it. An offset at or
+    past the end is not an error: the first message says the size and no data follows (HTTP 416 upstream).
+    """
 
 class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
     """MediaService accepts file uploads, validates and processes them (thumbnails, metadata stripping) and
@@ -183,5 +195,17 @@ class MediaServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_media_pb2.ListProcessingJobsResponse, _abc.Awaitable[_media_pb2.ListProcessingJobsResponse]]:
         """Lists the processing jobs of an upload, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ReadMedia(
+        self,
+        request: _media_pb2.ReadMediaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_media_pb2.ReadMediaResponse], _abc.AsyncIterator[_media_pb2.ReadMediaResponse]]:
+        """Streams stored content by CID (what the gateway's GET /media/{cid} serves): first one message with the
+        content type, total size and resolved offset and no data, then the bytes in pieces of at most 1 MiB.
+        INVALID_ARGUMENT for a malformed CID, NOT_FOUND when no content is stored under it. An offset at or
+        past the end is not an error: the first message says the size and no data follows (HTTP 416 upstream).
+        """
 
 def add_MediaServiceServicer_to_server(servicer: MediaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
