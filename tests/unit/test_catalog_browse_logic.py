@@ -100,9 +100,10 @@ def test_plan_choice_walks_for_common_values_and_gathers_for_rare_ones() -> None
         return filters.Resolved([filters.Filter(uuid.uuid4(), (uuid.uuid4(),), postings=n) for n in postings],
                                 items=100_000)
 
-    assert not _gather_first(resolved(40_000), 50), "40% match: a 50-token page is ~125 tokens into the walk"
-    assert _gather_first(resolved(300), 50), "300 matches at most: read them, do not walk 100k tokens"
-    assert _gather_first(resolved(30_000, 4_000), 50)
+    assert not _gather_first(resolved(40_000), 50, True), "40% match: a 50-token page is ~125 tokens into the walk"
+    assert not _gather_first(resolved(11_000), 50, True)
+    assert _gather_first(resolved(300), 50, False), "300 matches at most: read them, do not walk 100k tokens"
+    assert _gather_first(resolved(30_000, 4_000), 50, True), "1.2% match: gather, and count on the way"
     assert resolved(50_000, 10_000).selectivity() == pytest.approx(0.05)
 
 

@@ -54,25 +54,29 @@ _SUPPORTED_SORTS = (pb.TOKEN_SORT_TOKEN_NUMBER_ASC, pb.TOKEN_SORT_TOKEN_NUMBER_D
                     pb.TOKEN_SORT_RARITY_DESC, pb.TOKEN_SORT_MINTED_AT_DESC, pb.TOKEN_SORT_TRANSFERRED_AT_DESC)
 
 
-# Relative costs, per token visited while walking the sort index (a row fetch): one filter probe (a
-# primary-key lookup in token_trait_links), and one posting-list entry read into a hash; checked with
-# bench/catalog_browse.py.
-PROBE_COST = 0.5
-HASHED_ENTRY_COST = 0.1
+# Relative costs in row fetches (about four buffers each): a filter probe is a primary-key descent into
+# token_trait_links, as dear as a row; posting-list entries are read in index order, a tenth of that, and
+# hashing another filter's list costs half again. Checked with bench/catalog_browse.py at 100k tokens.
+PROBE_COST = 1.0
+POSTING_ENTRY_COST = 0.1
+HASHED_ENTRY_COST = 0.05
 
 
-def _gather_first(resolved: filters.Resolved, limit: int) -> bool:
+def _gather_first(resolved: filters.Resolved, limit: int, counting: bool) -> bool:
     """Whether to start from the shortest posting list rather than walk the sort index (see list_tokens).
 
-    Walking visits about (limit + 1) / selectivity tokens, each probed once per filter; gathering reads the
-    shortest posting list, hashes the others' once, and fetches and sorts the expected matches. Estimates
-    come from ``occurrences``; a wrong guess costs time, never correctness.
+    Walking visits about (limit + 1) / selectivity tokens, each probed once per filter, and a first page of
+    several filters pays for its total separately (`counting`); gathering reads the shortest posting list,
+    hashes the others' once, and fetches and sorts the expected matches, counting them on the way.
+    Estimates come from ``occurrences``; a wrong guess costs time, never correctness.
     """
     share = resolved.selectivity()
-    walk = (limit + 1) / max(share, 1e-9) * (1 + PROBE_COST * len(resolved.filters))
     postings = sorted(f.postings for f in resolved.filters)
-    gather = postings[0] + HASHED_ENTRY_COST * sum(postings[1:]) + resolved.items * share
-    return gather < walk
+    lists = POSTING_ENTRY_COST * postings[0] + HASHED_ENTRY_COST * sum(postings[1:])
+    walk = (limit + 1) / max(share, 1e-9) * (1 + PROBE_COST * len(postings))
+    if counting and len(postings) > 1:
+        walk += lists
+    return lists + resolved.items * share < walk
 
 
 def token_segments(sort: int, scoped: bool) -> list[Segment]:
@@ -256,7 +260,7 @@ class CatalogQueries:
         scope = filters.Scope(collection_id, tuple(owners), request.include_burned, request.listed_only, query)
         where = filters.token_conditions(p, scope, resolved)
         source, cte, first_extra = "catalog.tokens t", "", ""
-        if resolved.filters and not owners and _gather_first(resolved, limit):
+        if resolved.filters and not owners and _gather_first(resolved, limit, counting=cursor is None):
             # few matches: read them from the shortest posting list (probed for the other filters) once, then
             # sort just those; the first page counts them in the same statement
             p = Params()
