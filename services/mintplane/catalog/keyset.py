@@ -127,12 +127,12 @@ Fetch = Callable[..., Awaitable[Sequence[Any]]]
 
 async def page(fetch: Fetch, *, select: str, source: str, where: Sequence[str], params: Params,
                segments: Sequence[Segment], cursor: Cursor | None, limit: int, cte: str = "",
-               first_extra: str = "") -> tuple[list[Any], int | None]:
+               extra_column: str = "") -> tuple[list[Any], int | None]:
     """Up to `limit` rows after `cursor`, and the segment of the last row when more rows follow.
 
     `select` is the column list, `source` the FROM clause, `where` the request's filters (sharing `params`),
     `cte` an optional WITH list they may read. Rows carry their sort key as ``_k0``, ``_k1``, ... for
-    :func:`encode_cursor`; `first_extra` is one more select expression, computed by the first statement only.
+    :func:`encode_cursor`; `extra_column` is one more select expression (the caller reads it from the first row).
     """
     rows: list[tuple[int, Any]] = []
     first = cursor.segment if cursor is not None else 0
@@ -150,7 +150,7 @@ async def page(fetch: Fetch, *, select: str, source: str, where: Sequence[str], 
                           + (" NULLS LAST" if segment.descending and k.nulls_last else "") for k in segment.keys)
         keys = ", ".join(f"{k.sql} AS _k{i}" for i, k in enumerate(segment.keys))
         wanted = limit + 1 - len(rows)
-        extra = f", {first_extra}" if first_extra and index == first else ""
+        extra = f", {extra_column}" if extra_column else ""  # in every statement: they share the parameters
         statement = (f"{'WITH ' + cte + ' ' if cte else ''}SELECT {select}{extra}, {keys} FROM {source} "  # noqa: S608
                      f"WHERE {' AND '.join(clauses) or 'TRUE'} ORDER BY {order} LIMIT {p(wanted)}")
         rows.extend((index, row) for row in await fetch(statement, *p.args))

@@ -259,7 +259,7 @@ class CatalogQueries:
         p = Params()
         scope = filters.Scope(collection_id, tuple(owners), request.include_burned, request.listed_only, query)
         where = filters.token_conditions(p, scope, resolved)
-        source, cte, first_extra = "catalog.tokens t", "", ""
+        source, cte, extra_column = "catalog.tokens t", "", ""
         if resolved.filters and not owners and _gather_first(resolved, limit, counting=cursor is None):
             # few matches: read them from the shortest posting list (probed for the other filters) once, then
             # sort just those; the first page counts them in the same statement
@@ -267,17 +267,21 @@ class CatalogQueries:
             cte = f"f AS MATERIALIZED ({filters.matching(p, resolved.filters)})"
             source = "f JOIN catalog.tokens t ON t.id = f.token_id"
             where = filters.base_conditions(p, scope)
-            if cursor is None:
-                first_extra = (f"(SELECT count(*) FROM f JOIN catalog.tokens t ON t.id = f.token_id "  # noqa: S608
+            if cursor is None and scope.whole_collection:  # burned ones from their partial index, no row reads
+                assert collection_id is not None
+                extra_column = (f"(SELECT count(*) FROM f WHERE "  # noqa: S608
+                               f"{filters.not_burned(p, collection_id, 'f.token_id')}) AS _total")
+            elif cursor is None:
+                extra_column = (f"(SELECT count(*) FROM f JOIN catalog.tokens t ON t.id = f.token_id "  # noqa: S608
                                f"WHERE {' AND '.join(where)}) AS _total")
         rows, last_segment = await keyset_page(self._repo.fetch, select=_NFT_COLUMNS, source=source,
                                                where=where, params=p, segments=segments, cursor=cursor,
-                                               limit=limit, cte=cte, first_extra=first_extra)
+                                               limit=limit, cte=cte, extra_column=extra_column)
         if cursor is not None:
             total = cursor.carried
-        elif first_extra and rows and rows[0].get("_total") is not None:
+        elif extra_column and rows and rows[0].get("_total") is not None:
             total = int(rows[0]["_total"])
-        elif first_extra and not rows:
+        elif extra_column and not rows:
             total = 0
         else:
             total = await self._count(scope, resolved)
