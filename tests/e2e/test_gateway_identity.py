@@ -306,4 +306,5 @@ async def test_probes(http: httpx.AsyncClient) -> None:
     ready = await http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["upstreams"] == {
-        "auth": "SERVING", "user": "SERVING", "wallet": "SERVING", "catalog": "SERVING", "chain_registry": "SERVING"}
+        "auth": "SERVING", "user": "SERVING", "wallet": "SERVING", "catalog": "SERVING", "chain_registry": "SERVING",
+        "media": "SERVING"}
