@@ -515,7 +515,6 @@ class Token:
     image: str | None = strawberry.field(description="Image URL (ipfs:// rewritten to the platform gateway).")
     animation_url: str | None
     external_url: str | None
-    traits: list[TokenTrait] = strawberry.field(description="In the trait's sort order.")
     rarity: Rarity | None = strawberry.field(description="Null until rarity was computed for the collection.")
     metadata: TokenMetadata
     owner: Owner | None = strawberry.field(description="Null for ERC-1155 tokens held by several addresses.")
@@ -524,6 +523,8 @@ class Token:
     last_transferred_at: datetime | None
     best_listing_price: Price | None
     collection_id: strawberry.Private[str]
+    # Kept as messages: a grid page that never selects `traits` must not pay for 500 objects it drops.
+    _traits: strawberry.Private[Sequence[catalog_pb2.TokenTrait]]
 
     @classmethod
     def from_proto(cls, token: catalog_pb2.Token, *, detailed: bool = False) -> Token:
@@ -538,12 +539,6 @@ class Token:
             standard=_STANDARDS.get(token.token_standard, TokenStandard.UNSPECIFIED),  # type: ignore[arg-type]
             name=or_none(token.name), description=or_none(token.description), image=or_none(token.image_url),
             animation_url=or_none(token.animation_url), external_url=or_none(token.external_url),
-            traits=[
-                TokenTrait(name=trait.trait_name, value=trait.value, display_type=or_none(trait.display_type),
-                           value_number=or_none(trait.value_number), occurrences=trait.occurrences,
-                           rarity_score=_score(trait.rarity_score), meta=trait.meta, counted=trait.counted)
-                for trait in token.traits
-            ],
             rarity=rarity,
             metadata=TokenMetadata(
                 status=_METADATA_STATUSES.get(token.metadata_status, MetadataStatus.UNSPECIFIED),  # type: ignore[arg-type]
@@ -553,7 +548,17 @@ class Token:
             owner=Owner(address=token.owner_address) if token.owner_address else None, burned=token.burned,
             minted_at=timestamp(token, "minted_at"), last_transferred_at=timestamp(token, "last_transferred_at"),
             best_listing_price=Price.of(token, "best_listing_price"), collection_id=token.collection_id,
+            _traits=token.traits,
         )
+
+    @strawberry.field(description="In the trait's sort order.")
+    def traits(self) -> list[TokenTrait]:
+        return [
+            TokenTrait(name=trait.trait_name, value=trait.value, display_type=or_none(trait.display_type),
+                       value_number=or_none(trait.value_number), occurrences=trait.occurrences,
+                       rarity_score=_score(trait.rarity_score), meta=trait.meta, counted=trait.counted)
+            for trait in self._traits
+        ]
 
     @strawberry.field(description="The token's collection (batched across the tokens of a response).")
     async def collection(self, info: Info) -> Collection | None:
