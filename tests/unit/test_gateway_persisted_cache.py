@@ -7,6 +7,7 @@ on by hand, with invalidations called directly; tests/integration/test_gateway_c
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import uuid
 from collections.abc import AsyncIterator
@@ -37,7 +38,7 @@ from mintplane.gateway.result_cache import (
 )
 from mintplane.gateway.schema import build_schema
 from mintplane.gateway.settings import GatewaySettings
-from mintplane.gateway.testing import FakeBackend
+from mintplane.gateway.testing import FakeBackend, FakeCatalog
 
 pytestmark = pytest.mark.unit
 
@@ -364,3 +365,32 @@ def test_change_messages_split_big_batches_and_skip_empty_ones() -> None:
     assert {m.routing_key for m in messages} == {"catalog.changed"}
     assert sorted(t for b in bodies for t in b["token_ids"]) == sorted(str(t) for t in tokens)
     assert change_tags(bodies[1]) == {LISTS_TAG, *(f"token:{t}" for t in bodies[1]["token_ids"])}
+
+
+async def test_concurrent_misses_of_one_query_run_it_once() -> None:
+    """A popular entry expiring must not send every waiting request into GraphQL and the catalog at once."""
+    backend = FakeBackend()
+    collection = backend.add_collection("Herd")
+    gate = asyncio.Event()
+    original = FakeCatalog.get_collection_by_slug
+
+    async def slow(self: FakeCatalog, request: catalog_pb2.GetCollectionBySlugRequest) -> Any:
+        await gate.wait()
+        return await original(self, request)
+
+    query_hash = sha256_hex(COLLECTION)
+    variables = {"slug": collection.slug}
+    async with gateway(backend) as (client, _):
+        await client.post("/graphql", json={"query": "{ __typename }"})  # app warmed up, nothing cached yet
+        FakeCatalog.get_collection_by_slug = slow  # type: ignore[method-assign]
+        try:
+            requests = [asyncio.create_task(client.post("/graphql", json={
+                "query": COLLECTION, "variables": variables, "extensions": apq(query_hash)})) for _ in range(5)]
+            await asyncio.sleep(0.2)  # every request has reached the cache by now
+            gate.set()
+            answers = await asyncio.gather(*requests)
+        finally:
+            FakeCatalog.get_collection_by_slug = original  # type: ignore[method-assign]
+    assert {a.json()["data"]["collection"]["name"] for a in answers} == {"Herd"}
+    assert backend.calls["GetCollectionBySlug"] == 1
+    assert sorted(a.headers["x-mintplane-cache"] for a in answers) == ["hit"] * 4 + ["miss"]

@@ -89,6 +89,9 @@ class GraphQLHotPath:
         self.cache = cache
         self._analyse = analyse
         self._analyses: Lru[str, Analysis] = Lru(analyses_size)
+        # key -> the entry its running miss will store (None when it stores nothing): concurrent misses of
+        # one key wait for that run instead of each executing the same query (a thundering herd on expiry)
+        self._inflight: dict[str, asyncio.Future[Entry | None]] = {}
         self._public = f"public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -192,6 +195,27 @@ class GraphQLHotPath:
         self, request: _Request, scope: Scope, body: bytes | None, key: str, receive: Receive, send: Send,
     ) -> None:
         assert self.cache is not None
+        running = self._inflight.get(key)
+        if running is not None:
+            entry = await asyncio.shield(running)
+            if entry is not None:  # a public entry, stored by the run this request waited for
+                await self._serve(request, send, entry, b"hit")
+                return
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        entry = None
+        try:
+            entry = await self._execute(scope, body, key, receive, request, send)
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            future.set_result(entry)
+
+    async def _execute(
+        self, scope: Scope, body: bytes | None, key: str, receive: Receive, request: _Request, send: Send,
+    ) -> Entry | None:
+        """Runs the operation once, stores its response when it qualifies, answers; returns what was stored."""
+        assert self.cache is not None
         watched = CacheScope()
         status = 500
         response_headers: list[tuple[bytes, bytes]] = []
@@ -216,9 +240,10 @@ class GraphQLHotPath:
             entry = await self.cache.put(key, payload, watched)
         if entry is not None:
             await self._serve(request, send, entry, b"miss")
-            return
+            return entry
         kept = [(name, value) for name, value in response_headers if name not in _REPLACED]
         await _respond(send, status, payload, PRIVATE, kept, cache_state=b"miss")
+        return None
 
     async def _serve(self, request: _Request, send: Send, entry: Entry, state: bytes) -> None:
         public = request.get and not request.authorized
