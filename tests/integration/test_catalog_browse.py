@@ -390,13 +390,15 @@ async def test_collections_list_filters_sorts_and_pages(api: Api, chain: ev.Chai
     scope = common_pb2.ChainRef(caip2=chain.caip2)
 
     async def listing(size: int, **kw: Any) -> list[str]:
-        names, token = [], ""
+        names, token, totals = [], "", set()
         while True:
             page = await api.stub.ListCollections(pb.ListCollectionsRequest(
                 chain=scope, page=common_pb2.PageRequest(page_size=size, page_token=token), **kw))
             names += [c.name.split()[0] for c in page.collections]
+            totals.add(page.page.total_size)
             token = page.page.next_page_token
             if not token:
+                assert totals == {len(names)}, "every page carries the exact number of matching collections"
                 return names
 
     batch_stats = await api.stub.BatchGetCollectionStats(pb.BatchGetCollectionStatsRequest(

@@ -170,12 +170,19 @@ class Collections:
             raise InvalidArgument(f"sort {sort} is not a CollectionSort value")
         fingerprint = ["collections", list(p.args), sort]
         cursor = decode_cursor(request.page.page_token, fingerprint, segments)
+        carried = cursor.carried if cursor is not None else None
+        if isinstance(carried, int) and not isinstance(carried, bool) and carried >= 0:
+            total = carried
+        else:  # counted once, on the first page, and carried by the page token ("N collections")
+            filters_sql = " AND ".join(where) if where else "TRUE"
+            total = int(await self._repo.fetchval(
+                f"SELECT count(*) FROM {_COLLECTION_SOURCE} WHERE {filters_sql}", *p.args))  # noqa: S608
         rows, last_segment = await keyset_page(
             self._repo.fetch, select="c.*", source=_COLLECTION_SOURCE, where=where, params=p, segments=segments,
             cursor=cursor, limit=page_size(request.page.page_size))
-        token = "" if last_segment is None else encode_cursor(last_segment, rows[-1], segments, fingerprint, None)
+        token = "" if last_segment is None else encode_cursor(last_segment, rows[-1], segments, fingerprint, total)
         return pb.ListCollectionsResponse(collections=[views.collection(r) for r in rows],
-                                          page=common_pb2.PageResponse(next_page_token=token))
+                                          page=common_pb2.PageResponse(next_page_token=token, total_size=total))
 
 
 _STATUS_NAMES = {value: name for name, value in views.STATUSES.items()}
