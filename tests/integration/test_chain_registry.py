@@ -1158,9 +1158,19 @@ async def test_a_lost_database_connection_is_unavailable_not_internal(registry: 
         with pytest.raises(ChainNotFound):  # prepares the statement on the pool's only connection
             await repository.get_chain(unknown)
         pid = await resources.pg.fetchval("SELECT pg_backend_pid()")
-        assert await registry.pg.fetchval("SELECT pg_terminate_backend($1)", pid)
-        with pytest.raises(Unavailable, match="retry"):
-            await repository.get_chain(unknown)
+        # The connection must die while a call is using it: an idle dead connection is replaced by the pool on
+        # acquire (fine for callers, but then nothing is tested). So the call is held on a table lock first.
+        async with registry.pg.acquire() as locker, locker.transaction():
+            await locker.execute("LOCK TABLE chain_registry.chains IN ACCESS EXCLUSIVE MODE")
+            call = asyncio.create_task(repository.get_chain(unknown))
+            for _ in range(200):
+                if await registry.pg.fetchval(
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid):
+                    break
+                await asyncio.sleep(0.02)
+            assert await registry.pg.fetchval("SELECT pg_terminate_backend($1)", pid)
+            with pytest.raises(Unavailable, match="retry"):
+                await call
         # The pool replaces the dead connection: calls are served again (as a retrying caller would see).
         outcome: Exception | None = None
         for _ in range(50):
