@@ -384,8 +384,15 @@ class HotReadPath:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            # Bounded: a cancellation swallowed inside a client library must not hang the app's shutdown. A
+            # second cancel reaches a task that swallowed the first one and went on waiting.
+            for _ in range(2):
+                self._task.cancel()
+                done, _ = await asyncio.wait({self._task}, timeout=5)
+                if done:
+                    break
+            if self._task.done() and not self._task.cancelled():
+                with contextlib.suppress(BaseException):
+                    self._task.result()
         if self.redis is not None:
             await self.redis.aclose()

@@ -76,8 +76,8 @@ class Invalidator:
                 self._cache.active = False
                 self.connected.clear()
                 if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
+                    with contextlib.suppress(Exception):  # TimeoutError included: never hang on a dying broker
+                        await asyncio.wait_for(connection.close(), 5)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter
             delay = min(30.0, delay * 2)
 
