@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from asyncpg import Record
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from mintplane.api.catalog.v1 import catalog_pb2 as pb
 from mintplane.api.common.v1 import common_pb2
+from mintplane.common.timestamps import timestamp
 
 STANDARDS = {"ERC721": common_pb2.TOKEN_STANDARD_ERC721, "ERC1155": common_pb2.TOKEN_STANDARD_ERC1155}
 STANDARD_NAMES = {value: name for name, value in STANDARDS.items()}
@@ -25,14 +24,6 @@ ACTIVITY_TYPES = {
 ACTIVITY_NAMES = {value: name for name, value in ACTIVITY_TYPES.items()}
 NATIVE = ("ETH", 18)
 Row = Record | Mapping[str, Any]
-
-
-def timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
 
 
 def price(amount: Any) -> common_pb2.Price | None:

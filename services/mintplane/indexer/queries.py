@@ -10,12 +10,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from mintplane.api.common.v1 import common_pb2
 from mintplane.api.indexer.v1 import indexer_pb2 as pb
 from mintplane.common.errors import InvalidArgument, NotFound
 from mintplane.common.pagination import decode_key_token, encode_key_token, page_size
+from mintplane.common.timestamps import timestamp
 from mintplane.indexer.repository import Checkpoint, IndexerRepository
 from mintplane.indexer.status import LaneStatus, State, StatusBoard
 
@@ -58,14 +57,6 @@ def token_id_of(value: str, field: str) -> str | None:
     return value
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
-
-
 def status_message(lane: LaneStatus, stall_seconds: float) -> pb.ChainIndexStatus:
     state = lane.state
     if state in (State.BACKFILLING, State.FOLLOWING) and lane.lag_blocks > 0 and (
@@ -82,9 +73,9 @@ def status_message(lane: LaneStatus, stall_seconds: float) -> pb.ChainIndexStatu
         tracked_contracts=lane.tracked_contracts, outbox_pending=lane.outbox_pending(),
         last_error=lane.last_error or lane.outbox_error(),
     )
-    if (at := _ts(lane.last_reorg_at)) is not None:
+    if (at := timestamp(lane.last_reorg_at)) is not None:
         message.last_reorg_at.CopyFrom(at)
-    if (updated := _ts(lane.checkpoint_updated_at)) is not None:
+    if (updated := timestamp(lane.checkpoint_updated_at)) is not None:
         message.checkpoint_updated_at.CopyFrom(updated)
     return message
 
@@ -98,7 +89,7 @@ def stored_status(checkpoint: Checkpoint, stall_seconds: float) -> pb.ChainIndex
         last_indexed_block=checkpoint.last_block, last_indexed_block_hash=checkpoint.last_block_hash or "",
         last_error="" if not stale else "no indexer process has advanced this checkpoint recently",
     )
-    if (updated := _ts(checkpoint.updated_at)) is not None:
+    if (updated := timestamp(checkpoint.updated_at)) is not None:
         message.checkpoint_updated_at.CopyFrom(updated)
     return message
 
@@ -134,7 +125,7 @@ class IndexerQueries:
             item = pb.Checkpoint(chain=common_pb2.ChainRef(caip2=checkpoint.scope),
                                  last_block=checkpoint.last_block,
                                  last_block_hash=checkpoint.last_block_hash or "")
-            if (updated := _ts(checkpoint.updated_at)) is not None:
+            if (updated := timestamp(checkpoint.updated_at)) is not None:
                 item.updated_at.CopyFrom(updated)
             items.append(item)
         token = encode_key_token([page[-1].scope], ["checkpoints"]) if len(rows) > limit else ""
@@ -192,7 +183,7 @@ class IndexerQueries:
                 tx_hash=r["tx_hash"], block_number=r["block_number"], block_hash=r["block_hash"],
                 log_index=r["log_index"],
             )
-            if (at := _ts(r["timestamp"])) is not None:
+            if (at := timestamp(r["timestamp"])) is not None:
                 item.block_time.CopyFrom(at)
             items.append(item)
         token = ""

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from mintplane.api.media.v1 import media_pb2 as pb
+from mintplane.common.timestamps import timestamp
 
 Doc = dict[str, Any]
 FINISHED = (pb.JOB_STATUS_SUCCEEDED, pb.JOB_STATUS_FAILED, pb.JOB_STATUS_SKIPPED)
-
-
-def _timestamp(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value.astimezone(UTC))
-    return stamp
 
 
 def blob_url(public_url: str, cid: str) -> str:
@@ -41,7 +31,7 @@ def upload(doc: Doc, public_url: str) -> pb.Upload:
             for v in doc.get("variants", [])
         ],
         job_ids=doc.get("job_ids", []), error=doc.get("error") or "",
-        created_at=_timestamp(doc.get("created_at")), updated_at=_timestamp(doc.get("updated_at")),
+        created_at=timestamp(doc.get("created_at")), updated_at=timestamp(doc.get("updated_at")),
     )
 
 
@@ -61,6 +51,6 @@ def job(doc: Doc) -> pb.ProcessingJob:
                                error=op.get("error") or "")
             for op in doc["operations"]
         ],
-        created_at=_timestamp(doc.get("created_at")), started_at=_timestamp(doc.get("started_at")),
-        finished_at=_timestamp(doc.get("finished_at")), progress_percent=progress(doc["operations"]),
+        created_at=timestamp(doc.get("created_at")), started_at=timestamp(doc.get("started_at")),
+        finished_at=timestamp(doc.get("finished_at")), progress_percent=progress(doc["operations"]),
     )
